@@ -18,7 +18,6 @@ ATTEST_SRC  := $(wildcard attest/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 CLI_SRC     := $(wildcard cli/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
-UNIT_HELPER := $(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c))
 CONS_C      := $(wildcard tests/consumers/*.c)
 CONS_CXX    := $(wildcard tests/consumers/*.cc)
 BENCH_SRC   := $(wildcard bench/*.c)
@@ -29,7 +28,6 @@ ATTEST_OBJ  := $(call obj,$(ATTEST_SRC))
 PRELOAD_OBJ := $(call obj,$(PRELOAD_SRC))
 CLI_OBJ     := $(call obj,$(CLI_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
-UNIT_HOBJ   := $(call obj,$(UNIT_HELPER))
 CONS_BIN    := $(patsubst tests/consumers/%.c,$(B)/consumers/%,$(CONS_C)) \
                $(patsubst tests/consumers/%.cc,$(B)/consumers/%,$(CONS_CXX))
 BENCH_BIN   := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
@@ -63,9 +61,14 @@ $(B)/libunseal-kbs.so: $(ATTEST_OBJ) $(B)/libgcfs.a $(KBS_MAP)
 	  $(if $(KBS_MAP),-Wl,--version-script=$(KBS_MAP)) \
 	  -o $@ $(ATTEST_OBJ) $(B)/libgcfs.a $(LDLIBS_KBS) $(LDLIBS_CORE)
 
-$(B)/tests/%: tests/unit/%.c $(UNIT_HOBJ) $(ATTEST_OBJ) $(B)/libgcfs.a
+# Unit tests: test_kbs_* link the KBS client too; the others only the core.
+$(B)/tests/test_kbs_%: tests/unit/test_kbs_%.c $(ATTEST_OBJ) $(B)/libgcfs.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(UNIT_HOBJ) $(ATTEST_OBJ) $(B)/libgcfs.a -lcmocka $(LDLIBS_KBS) $(LDLIBS_CORE) -ldl
+	$(CC) $(CFLAGS) -o $@ $< $(ATTEST_OBJ) $(B)/libgcfs.a -lcmocka $(LDLIBS_KBS) $(LDLIBS_CORE) -ldl
+
+$(B)/tests/%: tests/unit/%.c $(B)/libgcfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libgcfs.a -lcmocka $(LDLIBS_CORE)
 
 $(B)/consumers/%: tests/consumers/%.c
 	@mkdir -p $(dir $@)

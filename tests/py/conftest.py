@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(REPO, "build")
+BUILD = os.path.abspath(os.environ.get("UNSEAL_BUILD", os.path.join(REPO, "build")))
 SHARED = os.path.abspath(os.environ.get("UNSEAL_SHARED", os.path.join(REPO, "..", "shared")))
 GOLDEN = os.path.join(SHARED, "testdata", "gocryptfs-golden")
 EXAMPLES = os.path.join(SHARED, "testdata", "gocryptfs-examples")
