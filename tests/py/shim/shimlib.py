@@ -1,0 +1,27 @@
+"""Helpers shared by the shim tests (a plain module, not conftest, so that
+test files can import it without clashing with other conftest.py files)."""
+import difflib
+
+
+class Result:
+    """A finished run with its root prefix replaced by <ROOT>."""
+
+    def __init__(self, r, root):
+        self.rc = r.returncode
+        self.raw = r.stdout
+        self.root = root
+        self.out = r.stdout.replace(root.encode(), b"<ROOT>")
+        self.err = r.stderr.decode(errors="replace")
+        self.text = self.out.decode(errors="replace")
+
+
+def assert_same(ref, got, what=""):
+    """Exact equality of exit code and normalised stdout, with a readable diff."""
+    msg = ""
+    if ref.out != got.out:
+        diff = difflib.unified_diff(ref.text.splitlines(), got.text.splitlines(),
+                                    "plaintext", "shim", lineterm="", n=1)
+        msg = "\n".join(list(diff)[:80])
+    assert ref.rc == got.rc and ref.out == got.out, (
+        f"{what}: rc plain={ref.rc} shim={got.rc}\n{msg}\n--- shim stderr (tail):\n"
+        f"{got.err[-3000:]}\n--- plain stderr (tail):\n{ref.err[-1000:]}")

@@ -1,0 +1,124 @@
+"""C and C++ consumers from tests/consumers/, plaintext run vs shim run."""
+import hashlib
+import os
+import subprocess
+
+import pytest
+from shimlib import assert_same
+
+BIG = "big40.bin"
+
+
+def both(shim, binary, *rels, **kw):
+    ref, got = shim.run_both(lambda root: [binary] + [os.path.join(root, r) for r in rels], **kw)
+    assert_same(ref, got, f"{os.path.basename(binary)} {' '.join(rels)}")
+    return ref, got
+
+
+@pytest.mark.parametrize("name", ["b4097.bin", "mid.bin", "empty.bin", "one.bin", BIG])
+def test_stdio(shim, consumer, name):
+    both(shim, consumer("stdio_read"), name, "text.txt")
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "b4096.bin", BIG, "link_deep"])
+def test_llama_mmap(shim, consumer, name):
+    ref, _ = both(shim, consumer("llama_mmap"), name)
+    assert b"map fnv=" in ref.out
+
+
+@pytest.mark.parametrize("name", ["mid.bin", "b4097.bin" + "", "nested/a/sib.bin"])
+def test_mmap_private_offset(shim, consumer, name):
+    both(shim, consumer("mmap_private"), name)
+
+
+@pytest.mark.parametrize("name", ["mid.bin", BIG])
+def test_pread_threads(shim, consumer, name):
+    """Per-read comparison is inside the program (virtual vs plaintext path)."""
+    binary = consumer("pread_threads")
+    plain = os.path.join(shim.plain, name)
+    ref, got = shim.run_both(lambda root: [binary, os.path.join(root, name), plain])
+    assert got.rc == 0 and got.out == b"reads=2400 mismatches=0\n", got.err[-2000:]
+    assert_same(ref, got, "pread_threads")
+
+
+def test_fd_reuse(shim, consumer):
+    real = os.path.join(shim.tmp, "real-reuse.txt")
+    with open(real, "wb") as f:
+        f.write(b"real file content, not virtual\n" * 100)
+    binary = consumer("fd_reuse")
+    ref, got = shim.run_both(lambda root: [binary, os.path.join(root, "b4096.bin"),
+                                           os.path.join(root, "nested"), real])
+    assert_same(ref, got, "fd_reuse")
+    assert ref.text.count("same_fd=1") == 3, ref.text
+
+
+@pytest.mark.parametrize("name", ["mid.bin", "b4097.bin", "arr.npy"])
+def test_dup_fdopen_readv(shim, consumer, name):
+    both(shim, consumer("dup_fdopen"), name)
+
+
+@pytest.mark.parametrize("name", ["mid.bin", "b4095.bin", "empty.bin"])
+def test_sendfile_copy_file_range(shim, consumer, name):
+    binary = consumer("copy_fd")
+    outs = {}
+
+    def argv(root):
+        tag = "plain" if root == shim.plain else "shim"
+        o = [os.path.join(shim.tmp, f"copy-{tag}-{i}") for i in (1, 2)]
+        outs[tag] = o
+        return [binary, os.path.join(root, name)] + o
+
+    both_ref, both_got = shim.run_both(argv)
+    assert_same(both_ref, both_got, "copy_fd")
+    want = open(os.path.join(shim.plain, name), "rb").read()
+    for o in outs["shim"]:
+        assert open(o, "rb").read() == want, f"{o} differs from plaintext {name}"
+
+
+def test_vfork_close_range_and_fork(shim, consumer):
+    ref, got = both(shim, consumer("forks"), "mid.bin", "nested/a/sib.bin")
+    assert b"fork child open2: " in ref.out and b"exit=0" in ref.out
+
+
+def test_paths(shim, consumer):
+    both(shim, consumer("paths"), "")
+
+
+@pytest.mark.parametrize("flags", [("-O2", "-D_FORTIFY_SOURCE=2"), ("-D_FILE_OFFSET_BITS=64",),
+                                   ("-O2", "-D_FORTIFY_SOURCE=2", "-D_FILE_OFFSET_BITS=64")])
+def test_paths_variants(shim, consumer, flags):
+    """Fortified (__open_2, __read_chk, __realpath_chk) and 64-bit-offset builds."""
+    both(shim, consumer("paths", *flags), "")
+
+
+@pytest.mark.parametrize("flags", [("-O2", "-D_FORTIFY_SOURCE=2", "-D_FILE_OFFSET_BITS=64")])
+def test_stdio_variants(shim, consumer, flags):
+    both(shim, consumer("stdio_read", *flags), "mid.bin", "text.txt")
+    both(shim, consumer("dup_fdopen", *flags), "mid.bin")
+
+
+def test_walk(shim, consumer):
+    both(shim, consumer("walk"), "")
+
+
+@pytest.mark.parametrize("name", ["mid.bin", "text.txt", "empty.bin"])
+def test_exec_child_inherits(shim, consumer, name):
+    ref, got = both(shim, consumer("exec_cat"), name)
+    want = open(os.path.join(shim.plain, name), "rb").read()
+    assert ref.raw == want * 2
+    assert hashlib.sha256(got.raw).digest() == hashlib.sha256(want * 2).digest()
+
+
+@pytest.mark.parametrize("name", ["mid.bin", BIG, "one.bin"])
+def test_cxx_ifstream(shim, consumer, name):
+    both(shim, consumer("ifstream"), name)
+
+
+def test_consumers_build_clean(consumer):
+    """Every consumer compiles warning-free (-Werror) as the Makefile does."""
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "consumers")
+    for f in sorted(os.listdir(src)):
+        if f.endswith((".c", ".cc")):
+            assert os.access(consumer(f.rsplit(".", 1)[0]), os.X_OK)
+    r = subprocess.run(["cc", "--version"], capture_output=True)
+    assert r.returncode == 0
