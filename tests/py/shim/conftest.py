@@ -174,6 +174,7 @@ class ShimEnv:
         self.pwfile, self.mount, self.note = pwfile, mount, note
         self.lib = os.path.abspath(os.environ.get("UNSEAL_LIB", LIBUNSEAL))
         self.unseal = UNSEAL
+        self.selfcheck = SELFCHECK
         self.tmp = os.path.join(base, "work")
         os.makedirs(self.tmp, exist_ok=True)
 
