@@ -1,0 +1,196 @@
+/* gcfs_file_read: random-access decryption of a plaintext range over the
+ * caller's pread callback, optionally split across threads.
+ *
+ * The block range is cut into contiguous runs of whole blocks, one per
+ * thread.  Each thread borrows one cipher context and allocates one bounded
+ * scratch buffer (SCRATCH_BLOCKS cipher blocks + one plaintext block for the
+ * partial ends), reads a run of cipher blocks per pread, and decrypts whole
+ * blocks straight into dst. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/internal.h"
+
+#define SCRATCH_BLOCKS 64u	      /* 264 KiB of ciphertext per pread */
+#define MT_MIN_BYTES (1u << 20)	      /* below this, threads cost more than they win */
+#define MT_MIN_BLOCKS 64u	      /* at least this many blocks per thread */
+#define MT_MAX_THREADS 64
+
+typedef struct {
+	const gcfs_keys *k;
+	const gcfs_io *io;
+	const gcfs_file *f;
+	uint8_t *dst;
+	uint64_t off, end;	 /* requested plaintext range [off, end) */
+	uint64_t first, last; /* this worker's blocks, inclusive */
+	_Atomic uint64_t *first_bad;
+	int rc;
+	uint64_t bad;
+} job;
+
+static void note_bad(job *j, uint64_t blk, int rc)
+{
+	uint64_t cur = atomic_load(j->first_bad);
+
+	j->rc = rc;
+	j->bad = blk;
+	/* Keep the minimum so workers past it can stop early while workers
+	 * before it keep looking for an even earlier failure. */
+	while (blk < cur && !atomic_compare_exchange_weak(j->first_bad, &cur, blk))
+		;
+}
+
+/* Decrypt one cipher block and copy the requested part into dst. */
+static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size_t clen,
+		     uint8_t *tmp)
+{
+	uint64_t pstart = blk * GCFS_BLOCK_PLAIN;
+	uint64_t lo = pstart > j->off ? pstart : j->off;
+	uint64_t hi = pstart + GCFS_BLOCK_PLAIN < j->end ? pstart + GCFS_BLOCK_PLAIN : j->end;
+	size_t plen = clen > GCFS_BLOCK_OVERHEAD ? clen - GCFS_BLOCK_OVERHEAD : 0;
+	int rc;
+
+	if (lo == pstart && hi - lo == plen)
+		return gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen,
+					    j->dst + (pstart - j->off));
+	rc = gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen, tmp);
+	if (!rc && hi > lo)
+		memcpy(j->dst + (lo - j->off), tmp + (lo - pstart), hi - lo);
+	return rc;
+}
+
+static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp)
+{
+	for (uint64_t b = j->first; b <= j->last;) {
+		uint64_t cnt = j->last - b + 1 < SCRATCH_BLOCKS ? j->last - b + 1 : SCRATCH_BLOCKS;
+		uint64_t coff = GCFS_HEADER_LEN + b * GCFS_BLOCK_CIPHER;
+		uint64_t ctot = cnt * GCFS_BLOCK_CIPHER;
+		int rc;
+
+		if (coff + ctot > j->f->cipher_size)
+			ctot = j->f->cipher_size - coff;
+		if (gcfs_pread_full(j->io, scratch, ctot, coff)) {
+			note_bad(j, b, GCFS_EIO);
+			return GCFS_EIO;
+		}
+		for (uint64_t i = 0; i < cnt; i++, b++) {
+			uint64_t rest = ctot - i * GCFS_BLOCK_CIPHER;
+
+			if (b > atomic_load(j->first_bad))
+				return GCFS_OK; /* an earlier block already failed */
+			rc = one_block(j, t, b, scratch + i * GCFS_BLOCK_CIPHER,
+				       rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp);
+			if (rc) {
+				note_bad(j, b, rc);
+				return rc;
+			}
+		}
+	}
+	return GCFS_OK;
+}
+
+static void *worker(void *arg)
+{
+	job *j = arg;
+	uint64_t n = j->last - j->first + 1;
+	size_t sblocks = n < SCRATCH_BLOCKS ? (size_t)n : SCRATCH_BLOCKS;
+	uint8_t *scratch = malloc(sblocks * GCFS_BLOCK_CIPHER + GCFS_BLOCK_PLAIN);
+	gcfs_tctx *t = gcfs_tctx_get(j->k);
+
+	if (!scratch || !t)
+		note_bad(j, j->first, GCFS_ENOMEM);
+	else
+		run_blocks(j, t, scratch, scratch + sblocks * GCFS_BLOCK_CIPHER);
+	gcfs_tctx_put(j->k, t);
+	if (scratch) /* plaintext passed through it */
+		gcfs_wipe(scratch, sblocks * GCFS_BLOCK_CIPHER + GCFS_BLOCK_PLAIN);
+	free(scratch);
+	return NULL;
+}
+
+static int pick_threads(int want, uint64_t len, uint64_t nblocks)
+{
+	uint64_t by_blocks = nblocks / MT_MIN_BLOCKS;
+
+	if (want <= 1 || len < MT_MIN_BYTES || by_blocks < 2)
+		return 1;
+	if ((uint64_t)want > by_blocks)
+		want = (int)by_blocks;
+	return want > MT_MAX_THREADS ? MT_MAX_THREADS : want;
+}
+
+/* Run jobs[0] here and the others on threads; collect the first failure. */
+static int run_jobs(job *jobs, int n, uint64_t *bad)
+{
+	pthread_t tid[MT_MAX_THREADS];
+	int started[MT_MAX_THREADS] = { 0 };
+	int rc = GCFS_OK;
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 1; i < n; i++)
+		started[i] = pthread_create(&tid[i], NULL, worker, &jobs[i]) == 0;
+	worker(&jobs[0]);
+	for (int i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			worker(&jobs[i]); /* no thread: do it inline */
+	}
+	for (int i = 0; i < n; i++) {
+		if (jobs[i].rc && jobs[i].bad < best) {
+			best = jobs[i].bad;
+			rc = jobs[i].rc;
+		}
+	}
+	*bad = best;
+	return rc;
+}
+
+static int explain(int rc, uint64_t bad, char *err, size_t errlen)
+{
+	const char *why = rc == GCFS_EAUTH	  ? "authentication failed"
+			  : rc == GCFS_EFORMAT ? "corrupt block"
+			  : rc == GCFS_EIO     ? "read failed or file truncated"
+					       : gcfs_strerror(rc);
+
+	return gcfs_seterr(err, errlen, rc, "block %llu: %s", (unsigned long long)bad, why);
+}
+
+GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
+			    size_t len, uint64_t off, int nthreads, size_t *done,
+			    uint64_t *bad_block, char *err, size_t errlen)
+{
+	job jobs[MT_MAX_THREADS];
+	_Atomic uint64_t first_bad = UINT64_MAX;
+	uint64_t first, nblocks, per, bad = 0;
+	int n, rc;
+
+	if (done)
+		*done = 0;
+	if (!k || !io || !io->pread || !f || (!dst && len))
+		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
+	if (f->empty || off >= f->plain_size || len == 0)
+		return GCFS_OK;
+	if (len > f->plain_size - off)
+		len = (size_t)(f->plain_size - off);
+	first = off / GCFS_BLOCK_PLAIN;
+	nblocks = (off + len - 1) / GCFS_BLOCK_PLAIN - first + 1;
+	n = pick_threads(nthreads, len, nblocks);
+	per = nblocks / (uint64_t)n;
+	for (int i = 0; i < n; i++) {
+		jobs[i] = (job){ .k = k, .io = io, .f = f, .dst = dst, .off = off,
+				 .end = off + len, .first_bad = &first_bad };
+		jobs[i].first = first + per * (uint64_t)i;
+		jobs[i].last = i == n - 1 ? first + nblocks - 1 : jobs[i].first + per - 1;
+	}
+	rc = run_jobs(jobs, n, &bad);
+	if (rc) {
+		if (bad_block)
+			*bad_block = bad;
+		return explain(rc, bad, err, errlen);
+	}
+	if (done)
+		*done = len;
+	return GCFS_OK;
+}
