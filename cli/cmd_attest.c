@@ -1,11 +1,177 @@
-/* Placeholder until the KBS client lands: `unseal attest` is not built yet. */
+/* `unseal attest`: run the KBS handshake once and report what came back.
+ *
+ * The secret itself goes to stdout only with --reveal (raw bytes, nothing
+ * else on stdout then); otherwise we print its length and SHA-256 so a user
+ * can check it against what was stored without exposing it. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include "attest/kbs.h"
 #include "cli/cli.h"
+
+static const char usage_text[] =
+	"Usage: unseal attest --kbs-url URL --key-uri URI [options]\n"
+	"Fetch a resource from a Trustee KBS after remote attestation.\n\n"
+	"  --kbs-url URL      KBS base URL, e.g. http://host/trustee ($UNSEAL_KBS_URL;\n"
+	"                     default: http://host:port from a kbs://host:port/ URI)\n"
+	"  --key-uri URI      kbs:///repo/type/tag ($UNSEAL_KEY_URI)\n"
+	"  --tee T            auto|sample|tdx|snp|tsm ($UNSEAL_TEE, default auto;\n"
+	"                     configfs-tsm root $UNSEAL_TSM_ROOT)\n"
+	"  --protocol V       auto|0.1.0|0.1.1|0.2.0|0.4.0 (first version offered)\n"
+	"  --timeout S        total deadline in seconds ($UNSEAL_KBS_TIMEOUT, default 60)\n"
+	"  --cacert F         CA file for https ($UNSEAL_KBS_CAFILE)\n"
+	"  --json             one JSON object on stdout\n"
+	"  --reveal           write the secret (raw bytes) to stdout; summary to stderr\n"
+	"  --help             this text\n\n"
+	"Exit codes: 0 ok, 2 usage/configuration, 3 network/deadline, 4 protocol,\n"
+	"5 attestation refused, 6 resource missing, 7 decryption failed,\n"
+	"8 evidence/TEE unavailable.\n";
+
+typedef struct attest_opts {
+	kbs_config cfg;
+	int json, reveal;
+} attest_opts;
+
+static int usage_err(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "unseal: attest: option: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'unseal attest --help'\n");
+	return KBS_E_USAGE;
+}
+
+static int parse_proto(const char *s, kbs_proto *p)
+{
+	static const char *const names[] = {"auto", "0.1.0", "0.1.1", "0.2.0", "0.4.0"};
+
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(s, names[i])) {
+			*p = (kbs_proto)i;
+			return 0;
+		}
+	return -1;
+}
+
+static int parse_args(int argc, char **argv, attest_opts *o)
+{
+	static const struct option lo[] = {
+		{"kbs-url", required_argument, NULL, 'u'}, {"key-uri", required_argument, NULL, 'k'},
+		{"tee", required_argument, NULL, 't'},     {"protocol", required_argument, NULL, 'p'},
+		{"timeout", required_argument, NULL, 'T'}, {"cacert", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},          {"reveal", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	};
+	char *end;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'u': o->cfg.url = optarg; break;
+		case 'k': o->cfg.key_uri = optarg; break;
+		case 't': o->cfg.tee = optarg; break;
+		case 'c': o->cfg.cafile = optarg; break;
+		case 'j': o->json = 1; break;
+		case 'r': o->reveal = 1; break;
+		case 'h': fputs(usage_text, stdout); return -1;
+		case 'p':
+			if (parse_proto(optarg, &o->cfg.proto))
+				return usage_err("unknown protocol version '%s'", optarg);
+			break;
+		case 'T':
+			o->cfg.timeout_s = strtod(optarg, &end);
+			if (*end || !(o->cfg.timeout_s > 0) || o->cfg.timeout_s > 86400)
+				return usage_err("--timeout needs seconds > 0, got '%s'", optarg);
+			break;
+		default:
+			return usage_err("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_err("unexpected argument '%s'", argv[optind]);
+	if (!o->cfg.key_uri && !getenv("UNSEAL_KEY_URI"))
+		return usage_err("%s", "--key-uri is required");
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sha256_hex(const uint8_t *p, size_t n, char out[65])
+{
+	uint8_t d[32];
+	unsigned int dl = 0;
+
+	out[0] = 0;
+	if (!EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL) || dl != 32)
+		return;
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static int report(const attest_opts *o, const kbs_result *r, double secs)
+{
+	FILE *f = o->reveal ? stderr : stdout;
+	char hex[65];
+
+	sha256_hex(r->secret, r->secret_len, hex);
+	if (o->json)
+		fprintf(f,
+			"{\"protocol\":\"%s\",\"tee\":\"%s\",\"length\":%zu,\"sha256\":\"%s\","
+			"\"time_s\":%.3f,\"auth_calls\":%d,\"attest_calls\":%d}\n",
+			r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls,
+			r->attest_calls);
+	else
+		fprintf(f,
+			"protocol: %s\ntee: %s\nlength: %zu\nsha256: %s\ntime: %.3f s\n"
+			"handshake: %d auth, %d attest\n",
+			r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls,
+			r->attest_calls);
+	if (o->reveal) {
+		size_t off = 0;
+
+		while (off < r->secret_len) {
+			ssize_t w = write(STDOUT_FILENO, r->secret + off, r->secret_len - off);
+
+			if (w <= 0) {
+				fprintf(stderr, "unseal: attest: reveal: cannot write to stdout\n");
+				return 1;
+			}
+			off += (size_t)w;
+		}
+	}
+	return 0;
+}
 
 int cli_attest_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "unseal: attest: not implemented yet\n");
-	return 2;
+	attest_opts o;
+	kbs_result r;
+	char err[768];
+	double t0 = now_s();
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = kbs_fetch(&o.cfg, &r, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "%s\n", err[0] ? err : "unseal: attest: fetch: failed");
+		return rc;
+	}
+	fflush(stdout);
+	rc = report(&o, &r, now_s() - t0);
+	kbs_secret_free(&r);
+	return rc;
 }
