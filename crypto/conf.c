@@ -16,10 +16,7 @@
 #define SCRYPT_LOG2_MAX 20
 
 /* Flag names in the order gocryptfs writes them. */
-static const struct {
-	const char *name;
-	unsigned bit;
-} flag_names[] = {
+const struct gcfs_flag_name gcfs_flag_names[] = {
 	{ "HKDF", GCFS_F_HKDF },
 	{ "GCMIV128", GCFS_F_GCMIV128 },
 	{ "PlaintextNames", GCFS_F_PLAINTEXTNAMES },
@@ -30,7 +27,7 @@ static const struct {
 	{ "Raw64", GCFS_F_RAW64 },
 	{ "AESSIV", GCFS_F_AESSIV },
 };
-#define NFLAGS (sizeof(flag_names) / sizeof(flag_names[0]))
+const size_t gcfs_nflag_names = sizeof(gcfs_flag_names) / sizeof(gcfs_flag_names[0]);
 
 /* An integral JSON number in [lo, hi]. */
 static int get_int(const cJSON *o, const char *key, double lo, double hi, uint64_t *out)
@@ -49,9 +46,9 @@ static int get_int(const cJSON *o, const char *key, double lo, double hi, uint64
 
 static int parse_flag(const char *s, unsigned *flags, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < NFLAGS; i++) {
-		if (!strcmp(s, flag_names[i].name)) {
-			*flags |= flag_names[i].bit;
+	for (size_t i = 0; i < gcfs_nflag_names; i++) {
+		if (!strcmp(s, gcfs_flag_names[i].name)) {
+			*flags |= gcfs_flag_names[i].bit;
 			return GCFS_OK;
 		}
 	}
@@ -80,7 +77,7 @@ static int parse_flags(const cJSON *root, gcfs_conf *c, char *err, size_t errlen
 
 /* The combinations gocryptfs itself refuses, plus the legacy layouts we do
  * not implement. */
-static int check_flags(unsigned f, char *err, size_t errlen)
+int gcfs_conf_check_flags(unsigned f, char *err, size_t errlen)
 {
 	const unsigned name_flags = GCFS_F_EMENAMES | GCFS_F_DIRIV | GCFS_F_LONGNAMES |
 				    GCFS_F_RAW64 | GCFS_F_LONGNAMEMAX;
@@ -188,7 +185,7 @@ static int parse_root(const cJSON *root, gcfs_conf *c, char *err, size_t errlen)
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "FIDO2 is not supported");
 	rc = parse_flags(root, c, err, errlen);
 	if (!rc)
-		rc = check_flags(c->flags, err, errlen);
+		rc = gcfs_conf_check_flags(c->flags, err, errlen);
 	if (!rc)
 		rc = parse_longnamemax(root, c, err, errlen);
 	if (!rc)
@@ -248,8 +245,8 @@ out:
 }
 
 /* password -> W (the wrap key).  S is wiped here. */
-static int wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
-		    uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN])
+int gcfs_conf_wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
+			uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN])
 {
 	uint8_t s[64];
 	int rc = scrypt(pw, pwlen, salt, saltlen, n, r, p, s, keylen);
@@ -270,7 +267,7 @@ GCFS_API int gcfs_conf_unwrap(const gcfs_conf *c, const uint8_t *pw, size_t pwle
 
 	if (!c || !pw || !master || c->encrypted_key_len != 64)
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "bad argument");
-	rc = wrap_key(pw, pwlen, c->salt, c->salt_len, c->scrypt_n, c->scrypt_r, c->scrypt_p,
+	rc = gcfs_conf_wrap_key(pw, pwlen, c->salt, c->salt_len, c->scrypt_n, c->scrypt_r, c->scrypt_p,
 		      c->scrypt_keylen, w);
 	if (rc) {
 		gcfs_wipe(w, sizeof(w));

@@ -76,6 +76,17 @@ size_t gcfs_b64std_enc(const uint8_t *in, size_t n, char *out, size_t cap);
 
 int gcfs_all_zero(const uint8_t *p, size_t n);
 
+/* conf.c, shared with the writer */
+struct gcfs_flag_name {
+	const char *name;
+	unsigned bit;
+};
+extern const struct gcfs_flag_name gcfs_flag_names[]; /* in gocryptfs' order */
+extern const size_t gcfs_nflag_names;
+int gcfs_conf_check_flags(unsigned f, char *err, size_t errlen);
+int gcfs_conf_wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
+		       uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN]);
+
 /* content.c */
 int gcfs_pread_full(const gcfs_io *io, void *buf, size_t len, uint64_t off);
 size_t gcfs_make_aad(uint8_t aad[24], uint64_t block_no, const uint8_t *file_id);
