@@ -137,8 +137,9 @@ static int decrypt_eme(const gcfs_keys *k, const uint8_t *diriv, const char *cna
 	rc = gcfs_eme(t, 0, tweak_of(k, diriv), buf, buf, (size_t)n);
 	gcfs_tctx_put(k, t);
 	pl = rc ? rc : unpad(buf, (size_t)n);
+	/* A decrypted name with '/', NUL, "." or ".." is corrupt data. */
 	if (pl >= 0)
-		rc = plain_name_ok((const char *)buf, (size_t)pl);
+		rc = plain_name_ok((const char *)buf, (size_t)pl) ? GCFS_EFORMAT : GCFS_OK;
 	else
 		rc = (int)pl;
 	if (!rc) {
