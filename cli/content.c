@@ -38,6 +38,19 @@ int cli_default_threads(void)
 	return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
 }
 
+/* gcfs may already say "block N: cause"; we print the block ourselves. */
+static void strip_block_prefix(char *err)
+{
+	size_t i = 6;
+
+	if (strncmp(err, "block ", 6))
+		return;
+	while (err[i] >= '0' && err[i] <= '9')
+		i++;
+	if (i > 6 && err[i] == ':' && err[i + 1] == ' ')
+		memmove(err, err + i + 2, strlen(err + i + 2) + 1);
+}
+
 int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthreads,
 		   cli_progress *prog, cli_sink sink, void *u, uint64_t *bad_block, char *err,
 		   size_t errlen)
@@ -72,6 +85,7 @@ int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthread
 		if (rc < 0) {
 			/* bb is the absolute block index of the first failure. */
 			*bad_block = bb;
+			strip_block_prefix(err);
 			break;
 		}
 		if (done == 0) {
