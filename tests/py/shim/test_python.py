@@ -1,6 +1,7 @@
 """Python (/usr/bin/python3) and numpy consumers, plaintext vs shim."""
 import hashlib
 import os
+import subprocess
 import textwrap
 
 import pytest
@@ -116,8 +117,6 @@ def test_mmap(shim):
 
 def test_copyfile_copytree(shim):
     """shutil.copyfile uses sendfile; copytree copies symlinks as links."""
-    def argv_copy(root):
-        return root
     code = """
         import shutil
         dst = sys.argv[2]
@@ -139,7 +138,6 @@ def test_copyfile_copytree(shim):
     outs = {}
     for tag, root, env in (("plain", shim.plain, shim.plain_env()),
                            ("shim", shim.mount, shim.shim_env())):
-        import subprocess
         dst = os.path.join(shim.tmp, "pycopy-" + tag)
         r = subprocess.run([PY, "-c", src, root, dst], env=env, capture_output=True)
         outs[tag] = r
@@ -199,7 +197,6 @@ def test_write_and_remove_are_erofs(shim):
         tryit('missing dir', lambda: os.listdir(os.path.join(R, 'nope')))
         print('still reads', len(open(p, 'rb').read()))
         """)
-    import subprocess
     r = subprocess.run([PY, "-c", code, shim.mount], env=shim.shim_env(), capture_output=True,
                        text=True)
     want = """open w PermissionError EROFS|open a PermissionError EROFS|open r+ PermissionError EROFS|create PermissionError EROFS|remove PermissionError EROFS|rename PermissionError EROFS|mkdir PermissionError EROFS|rmdir PermissionError EROFS|chmod PermissionError EROFS|symlink PermissionError EROFS|missing FileNotFoundError ENOENT|missing dir FileNotFoundError ENOENT|still reads 1"""
@@ -246,7 +243,6 @@ def a(x): return h(np.ascontiguousarray(x).tobytes()) + ' ' + str(x.shape) + ' '
 
 
 def need_numpy():
-    import subprocess
     if subprocess.run([PY, "-c", "import numpy"], capture_output=True).returncode:
         pytest.skip("SKIP: numpy not importable by /usr/bin/python3")
 

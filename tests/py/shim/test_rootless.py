@@ -1,6 +1,7 @@
 """Rootless: the matrix core as uid 65534 inside an unprivileged user
 namespace (unshare -Urm), with /dev/fuse made inaccessible, the cipher dir
 and passfile in a 0700 dir owned by nobody, and a copy of libunseal.so."""
+import difflib
 import os
 import re
 import shutil
@@ -109,7 +110,6 @@ def test_rootless_matrix_core(shim, jail):
     assert got.returncode == 0, f"rc={got.returncode}\n{got.stderr[-3000:]}"
     assert re.search(r"^\s*0\s+65534\s+1\s*$", got.stderr, re.M), got.stderr[:500]
     a, b = normalise(ref.stdout, shim.plain), normalise(got.stdout, shim.mount)
-    import difflib
     assert a == b, "\n".join(list(difflib.unified_diff(a, b, "plain", "rootless",
                                                        lineterm=""))[:60])
 
