@@ -32,6 +32,7 @@ CONS_BIN    := $(patsubst tests/consumers/%.c,$(B)/consumers/%,$(CONS_C)) \
                $(patsubst tests/consumers/%.cc,$(B)/consumers/%,$(CONS_CXX))
 BENCH_BIN   := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
+comma := ,
 PRELOAD_MAP := $(wildcard preload/libunseal.map)
 KBS_MAP     := $(wildcard attest/kbs.map)
 
@@ -52,13 +53,13 @@ $(B)/unseal: $(CLI_OBJ) $(ATTEST_OBJ) $(B)/libgcfs.a
 # The shim: interposers + crypto core; libcurl stays out (see libunseal-kbs.so).
 $(B)/libunseal.so: $(PRELOAD_OBJ) $(B)/libgcfs.a $(PRELOAD_MAP)
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic -Wl,-z,now -Wl,-z,nodelete \
-	  $(if $(PRELOAD_MAP),-Wl,--version-script=$(PRELOAD_MAP)) \
+	  $(if $(PRELOAD_MAP),-Wl$(comma)--version-script=$(PRELOAD_MAP)) \
 	  -o $@ $(PRELOAD_OBJ) $(B)/libgcfs.a $(LDLIBS_CORE) -ldl
 
 # KBS client, dlopen()ed by the shim only when a KBS key source is configured.
 $(B)/libunseal-kbs.so: $(ATTEST_OBJ) $(B)/libgcfs.a $(KBS_MAP)
 	$(CC) $(CFLAGS) -shared -Wl,-Bsymbolic \
-	  $(if $(KBS_MAP),-Wl,--version-script=$(KBS_MAP)) \
+	  $(if $(KBS_MAP),-Wl$(comma)--version-script=$(KBS_MAP)) \
 	  -o $@ $(ATTEST_OBJ) $(B)/libgcfs.a $(LDLIBS_KBS) $(LDLIBS_CORE)
 
 # Unit tests: test_kbs_* link the KBS client too; the others only the core.
