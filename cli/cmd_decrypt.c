@@ -300,7 +300,7 @@ int cli_decrypt_main(int argc, char **argv)
 	long nthreads = cli_default_threads();
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			ko.passfile = optarg;

@@ -462,7 +462,7 @@ int cli_encrypt_main(int argc, char **argv)
 	int ptnames = 0, quiet = 0, c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			pf = optarg;

@@ -77,7 +77,7 @@ int cli_info_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c != 'h')
 			return cli_usage_err(VERB, "bad option");
 		usage(stdout);
