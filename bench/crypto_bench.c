@@ -46,7 +46,7 @@ static int bench_raw(const gcfs_keys *k, gcfs_engine e)
 	do {
 		for (int i = 0; i < 256; i++, n++) {
 			if (gcfs_aead_open(t->aead, cb, aad, sizeof(aad), cb + 16, GCFS_BLOCK_PLAIN,
-					   cb + 16 + GCFS_BLOCK_PLAIN, plain))
+			                   cb + 16 + GCFS_BLOCK_PLAIN, plain))
 				return 1;
 		}
 		t1 = now_s();
@@ -85,18 +85,18 @@ static uint8_t *build_file(const gcfs_keys *k, size_t plen, size_t *clen)
 		plain[i] = (uint8_t)(i * 13);
 	for (size_t b = 0; b * GCFS_BLOCK_PLAIN < plen; b++) {
 		if (gcfs_block_encrypt(k, b, fid, plain, GCFS_BLOCK_PLAIN,
-				       c + GCFS_HEADER_LEN + b * GCFS_BLOCK_CIPHER))
+		                       c + GCFS_HEADER_LEN + b * GCFS_BLOCK_CIPHER))
 			return NULL;
 	}
 	*clen = cl;
 	return c;
 }
 
-static int bench_file(const gcfs_keys *k, gcfs_engine e, const uint8_t *c, size_t cl,
-		      uint8_t *dst, int threads)
+static int bench_file(const gcfs_keys *k, gcfs_engine e, const uint8_t *c, size_t cl, uint8_t *dst,
+                      int threads)
 {
-	mem m = { c, cl };
-	gcfs_io io = { &m, mem_pread };
+	mem m = {c, cl};
+	gcfs_io io = {&m, mem_pread};
 	char err[GCFS_ERRBUF] = "", name[64];
 	gcfs_file f;
 	size_t done;
@@ -107,7 +107,7 @@ static int bench_file(const gcfs_keys *k, gcfs_engine e, const uint8_t *c, size_
 	for (int r = 0; r < 3; r++) { /* best of 3 */
 		t0 = now_s();
 		if (gcfs_file_read(k, &io, &f, dst, f.plain_size, 0, threads, &done, NULL, err,
-				   sizeof(err))) {
+		                   sizeof(err))) {
 			fprintf(stderr, "crypto_bench: %s\n", err);
 			return 1;
 		}

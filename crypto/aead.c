@@ -7,7 +7,7 @@ size_t gcfs_aead_secret_len(void)
 }
 
 int gcfs_aead_new(gcfs_engine engine, gcfs_aead_mode mode, const uint8_t *key, void *secret,
-		  gcfs_aead **out)
+                  gcfs_aead **out)
 {
 	int rc;
 
@@ -44,13 +44,13 @@ void gcfs_aead_ctx_free(gcfs_aead_ctx *c)
 }
 
 int gcfs_aead_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		   const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
+                   const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	return c->aead->ops->open(c, nonce, aad, aadlen, ct, len, tag, out);
 }
 
 int gcfs_aead_seal(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		   const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
+                   const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
 {
 	return c->aead->ops->seal(c, nonce, aad, aadlen, pt, len, out, tag);
 }

@@ -21,7 +21,7 @@ typedef struct gcfs_aead_ctx gcfs_aead_ctx;
  * expanded key).  GCFS_ENGINE_AUTO picks ipsec-mb when usable. */
 size_t gcfs_aead_secret_len(void);
 int gcfs_aead_new(gcfs_engine engine, gcfs_aead_mode mode, const uint8_t *key, void *secret,
-		  gcfs_aead **out);
+                  gcfs_aead **out);
 void gcfs_aead_free(gcfs_aead *a);
 gcfs_engine gcfs_aead_engine(const gcfs_aead *a);
 
@@ -31,13 +31,13 @@ void gcfs_aead_ctx_free(gcfs_aead_ctx *c);
 /* Decrypt and verify: nonce 16 B, ct/len -> out/len, tag 16 B.
  * GCFS_EAUTH on a tag mismatch (out must then be ignored). */
 int gcfs_aead_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		   const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out);
+                   const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out);
 int gcfs_aead_seal(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		   const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag);
+                   const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag);
 
 /* One-off OpenSSL AES-256-GCM (16-byte nonce) for the master-key wrap. */
 int gcfs_gcm_oneshot(int enc, const uint8_t key[32], const uint8_t nonce[16], const uint8_t *aad,
-		     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16]);
+                     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16]);
 
 /* Engine-private constructors used by gcfs_aead_new. */
 int gcfs_aead_ossl_new(gcfs_aead_mode mode, const uint8_t *key, gcfs_aead **out);
@@ -49,9 +49,9 @@ struct gcfs_aead_ops {
 	int (*ctx_new)(const gcfs_aead *a, gcfs_aead_ctx **out);
 	void (*ctx_free)(gcfs_aead_ctx *c);
 	int (*open)(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out);
+	            const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out);
 	int (*seal)(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag);
+	            const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag);
 	void (*free)(gcfs_aead *a);
 };
 

@@ -40,7 +40,7 @@ static void imb_ctx_free(gcfs_aead_ctx *c)
 }
 
 static int imb_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
+                    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	const imb_aead *a = (const imb_aead *)c->aead;
 	struct gcm_context_data gctx;
@@ -58,7 +58,7 @@ static int imb_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, 
 }
 
 static int imb_seal(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
+                    const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
 {
 	const imb_aead *a = (const imb_aead *)c->aead;
 	struct gcm_context_data gctx;
@@ -79,11 +79,11 @@ static void imb_free(gcfs_aead *base)
 }
 
 static const struct gcfs_aead_ops imb_ops = {
-	.ctx_new = imb_ctx_new,
-	.ctx_free = imb_ctx_free,
-	.open = imb_open,
-	.seal = imb_seal,
-	.free = imb_free,
+    .ctx_new = imb_ctx_new,
+    .ctx_free = imb_ctx_free,
+    .open = imb_open,
+    .seal = imb_seal,
+    .free = imb_free,
 };
 
 /* secret: 64-byte aligned, gcfs_aead_imb_secret_len() bytes, locked. */

@@ -39,7 +39,7 @@ static void ossl_ctx_free(gcfs_aead_ctx *c)
 
 static int key_ctx(const ossl_aead *a, EVP_CIPHER_CTX *c, int enc)
 {
-	OSSL_PARAM p[2] = { OSSL_PARAM_END, OSSL_PARAM_END };
+	OSSL_PARAM p[2] = {OSSL_PARAM_END, OSSL_PARAM_END};
 	size_t ivlen = GCFS_NONCE_LEN;
 
 	if (a->mode == GCFS_AEAD_GCM)
@@ -71,7 +71,7 @@ static int ossl_ctx_new(const gcfs_aead *base, gcfs_aead_ctx **out)
 }
 
 static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
+                    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	int n;
 
@@ -84,7 +84,7 @@ static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad,
 }
 
 static int gcm_seal(EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
+                    const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
 {
 	int n;
 
@@ -98,9 +98,8 @@ static int gcm_seal(EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad,
 }
 
 /* SIV: AD vector [aad, nonce], each fed as its own AAD update. */
-static int siv_open(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce,
-		    const uint8_t *aad, size_t aadlen, const uint8_t *ct, size_t len,
-		    const uint8_t *tag, uint8_t *out)
+static int siv_open(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad,
+                    size_t aadlen, const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	int n;
 
@@ -116,9 +115,8 @@ static int siv_open(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce,
 	return EVP_DecryptFinal_ex(c, out + len, &n) == 1 ? GCFS_OK : GCFS_EAUTH;
 }
 
-static int siv_seal(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce,
-		    const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t len, uint8_t *out,
-		    uint8_t *tag)
+static int siv_seal(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce, const uint8_t *aad,
+                    size_t aadlen, const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
 {
 	int n;
 
@@ -133,7 +131,7 @@ static int siv_seal(const ossl_aead *a, EVP_CIPHER_CTX *c, const uint8_t *nonce,
 }
 
 static int ossl_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		     const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
+                     const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
 	ossl_ctx *o = (ossl_ctx *)c;
 	const ossl_aead *a = (const ossl_aead *)c->aead;
@@ -144,7 +142,7 @@ static int ossl_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad,
 }
 
 static int ossl_seal(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
-		     const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
+                     const uint8_t *pt, size_t len, uint8_t *out, uint8_t *tag)
 {
 	ossl_ctx *o = (ossl_ctx *)c;
 	const ossl_aead *a = (const ossl_aead *)c->aead;
@@ -163,11 +161,11 @@ static void ossl_free(gcfs_aead *base)
 }
 
 static const struct gcfs_aead_ops ossl_ops = {
-	.ctx_new = ossl_ctx_new,
-	.ctx_free = ossl_ctx_free,
-	.open = ossl_open,
-	.seal = ossl_seal,
-	.free = ossl_free,
+    .ctx_new = ossl_ctx_new,
+    .ctx_free = ossl_ctx_free,
+    .open = ossl_open,
+    .seal = ossl_seal,
+    .free = ossl_free,
 };
 
 int gcfs_aead_ossl_new(gcfs_aead_mode mode, const uint8_t *key, gcfs_aead **out)
@@ -181,8 +179,8 @@ int gcfs_aead_ossl_new(gcfs_aead_mode mode, const uint8_t *key, gcfs_aead **out)
 	a->mode = mode;
 	a->key = key;
 	/* Fetch once: passing a legacy EVP_CIPHER to every init would re-fetch. */
-	a->cipher = EVP_CIPHER_fetch(NULL, mode == GCFS_AEAD_SIV ? "AES-256-SIV" : "AES-256-GCM",
-				     NULL);
+	a->cipher =
+	    EVP_CIPHER_fetch(NULL, mode == GCFS_AEAD_SIV ? "AES-256-SIV" : "AES-256-GCM", NULL);
 	if (!a->cipher) {
 		free(a);
 		return GCFS_ECRYPTO;
@@ -192,9 +190,9 @@ int gcfs_aead_ossl_new(gcfs_aead_mode mode, const uint8_t *key, gcfs_aead **out)
 }
 
 int gcfs_gcm_oneshot(int enc, const uint8_t key[32], const uint8_t nonce[16], const uint8_t *aad,
-		     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
+                     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[16])
 {
-	ossl_aead a = { .mode = GCFS_AEAD_GCM, .key = key };
+	ossl_aead a = {.mode = GCFS_AEAD_GCM, .key = key};
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int rc = GCFS_ECRYPTO;
 

@@ -17,15 +17,15 @@
 
 /* Flag names in the order gocryptfs writes them. */
 const struct gcfs_flag_name gcfs_flag_names[] = {
-	{ "HKDF", GCFS_F_HKDF },
-	{ "GCMIV128", GCFS_F_GCMIV128 },
-	{ "PlaintextNames", GCFS_F_PLAINTEXTNAMES },
-	{ "DirIV", GCFS_F_DIRIV },
-	{ "LongNameMax", GCFS_F_LONGNAMEMAX },
-	{ "EMENames", GCFS_F_EMENAMES },
-	{ "LongNames", GCFS_F_LONGNAMES },
-	{ "Raw64", GCFS_F_RAW64 },
-	{ "AESSIV", GCFS_F_AESSIV },
+    {"HKDF", GCFS_F_HKDF},
+    {"GCMIV128", GCFS_F_GCMIV128},
+    {"PlaintextNames", GCFS_F_PLAINTEXTNAMES},
+    {"DirIV", GCFS_F_DIRIV},
+    {"LongNameMax", GCFS_F_LONGNAMEMAX},
+    {"EMENames", GCFS_F_EMENAMES},
+    {"LongNames", GCFS_F_LONGNAMES},
+    {"Raw64", GCFS_F_RAW64},
+    {"AESSIV", GCFS_F_AESSIV},
 };
 const size_t gcfs_nflag_names = sizeof(gcfs_flag_names) / sizeof(gcfs_flag_names[0]);
 
@@ -53,7 +53,8 @@ static int parse_flag(const char *s, unsigned *flags, char *err, size_t errlen)
 		}
 	}
 	if (!strcmp(s, "XChaCha20Poly1305") || !strcmp(s, "FIDO2"))
-		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "feature flag %s is not supported", s);
+		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "feature flag %s is not supported",
+		                   s);
 	return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "unknown feature flag \"%.64s\"", s);
 }
 
@@ -63,11 +64,13 @@ static int parse_flags(const cJSON *root, gcfs_conf *c, char *err, size_t errlen
 	int rc;
 
 	if (!cJSON_IsArray(arr))
-		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "FeatureFlags missing or not an array");
+		return gcfs_seterr(err, errlen, GCFS_EFORMAT,
+		                   "FeatureFlags missing or not an array");
 	cJSON_ArrayForEach(it, arr)
 	{
 		if (!cJSON_IsString(it))
-			return gcfs_seterr(err, errlen, GCFS_EFORMAT, "FeatureFlags: non-string entry");
+			return gcfs_seterr(err, errlen, GCFS_EFORMAT,
+			                   "FeatureFlags: non-string entry");
 		rc = parse_flag(it->valuestring, &c->flags, err, errlen);
 		if (rc)
 			return rc;
@@ -79,29 +82,29 @@ static int parse_flags(const cJSON *root, gcfs_conf *c, char *err, size_t errlen
  * not implement. */
 int gcfs_conf_check_flags(unsigned f, char *err, size_t errlen)
 {
-	const unsigned name_flags = GCFS_F_EMENAMES | GCFS_F_DIRIV | GCFS_F_LONGNAMES |
-				    GCFS_F_RAW64 | GCFS_F_LONGNAMEMAX;
+	const unsigned name_flags =
+	    GCFS_F_EMENAMES | GCFS_F_DIRIV | GCFS_F_LONGNAMES | GCFS_F_RAW64 | GCFS_F_LONGNAMEMAX;
 
 	if (!(f & GCFS_F_HKDF))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
-				   "feature flag HKDF missing: legacy (pre-v1.3) filesystem");
+		                   "feature flag HKDF missing: legacy (pre-v1.3) filesystem");
 	if (!(f & GCFS_F_GCMIV128))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "feature flag GCMIV128 missing");
 	if ((f & GCFS_F_PLAINTEXTNAMES) && (f & name_flags))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT,
-				   "PlaintextNames combined with name encryption flags");
+		                   "PlaintextNames combined with name encryption flags");
 	if (f & GCFS_F_PLAINTEXTNAMES)
 		return GCFS_OK;
 	if (!(f & GCFS_F_EMENAMES))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "feature flag EMENames missing");
 	if (!(f & GCFS_F_RAW64))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
-				   "feature flag Raw64 missing: padded base64 names");
+		                   "feature flag Raw64 missing: padded base64 names");
 	return GCFS_OK;
 }
 
 static int parse_b64(const cJSON *o, const char *key, uint8_t *out, size_t cap, size_t *len,
-		     char *err, size_t errlen)
+                     char *err, size_t errlen)
 {
 	const cJSON *it = cJSON_GetObjectItem(o, key);
 	long n;
@@ -127,12 +130,13 @@ static int parse_scrypt(const cJSON *root, gcfs_conf *c, char *err, size_t errle
 	if (rc)
 		return rc;
 	if (c->salt_len < 32)
-		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.Salt shorter than 32 B");
+		return gcfs_seterr(err, errlen, GCFS_EFORMAT,
+		                   "ScryptObject.Salt shorter than 32 B");
 	if (get_int(s, "N", 2, 1e12, &n) || (n & (n - 1)))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.N invalid");
 	if (n < (1u << SCRYPT_LOG2_MIN) || n > (1u << SCRYPT_LOG2_MAX))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
-				   "ScryptObject.N %llu outside 2^10..2^20", (unsigned long long)n);
+		                   "ScryptObject.N %llu outside 2^10..2^20", (unsigned long long)n);
 	if (get_int(s, "R", 8, 64, &r) || get_int(s, "P", 1, 16, &p))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.R/P invalid");
 	if (get_int(s, "KeyLen", 32, 64, &kl))
@@ -153,7 +157,7 @@ static int parse_longnamemax(const cJSON *root, gcfs_conf *c, char *err, size_t 
 	c->longname_max = GCFS_NAME_MAX;
 	if (!!it != flag)
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT,
-				   "LongNameMax field and flag must be present together");
+		                   "LongNameMax field and flag must be present together");
 	if (!it)
 		return GCFS_OK;
 	if (get_int(root, "LongNameMax", 62, 255, &v))
@@ -179,7 +183,7 @@ static int parse_root(const cJSON *root, gcfs_conf *c, char *err, size_t errlen)
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "Version missing or not an integer");
 	if (ver != 2)
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "Version %llu (only 2 is supported)",
-				   (unsigned long long)ver);
+		                   (unsigned long long)ver);
 	c->version = 2;
 	if (cJSON_GetObjectItem(root, "FIDO2"))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "FIDO2 is not supported");
@@ -192,14 +196,13 @@ static int parse_root(const cJSON *root, gcfs_conf *c, char *err, size_t errlen)
 		rc = parse_scrypt(root, c, err, errlen);
 	if (!rc)
 		rc = parse_b64(root, "EncryptedKey", c->encrypted_key, sizeof(c->encrypted_key),
-			       &c->encrypted_key_len, err, errlen);
+		               &c->encrypted_key_len, err, errlen);
 	if (!rc && c->encrypted_key_len != 64)
 		rc = gcfs_seterr(err, errlen, GCFS_EFORMAT, "EncryptedKey is not 64 bytes");
 	return rc;
 }
 
-GCFS_API int gcfs_conf_parse(const char *json, size_t len, gcfs_conf *out, char *err,
-			     size_t errlen)
+GCFS_API int gcfs_conf_parse(const char *json, size_t len, gcfs_conf *out, char *err, size_t errlen)
 {
 	cJSON *root;
 	int rc;
@@ -217,8 +220,8 @@ GCFS_API int gcfs_conf_parse(const char *json, size_t len, gcfs_conf *out, char 
 
 /* ---- key derivation ---- */
 
-static int scrypt(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
-		  uint64_t n, uint32_t r, uint32_t p, uint8_t *out, size_t outlen)
+static int scrypt(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen, uint64_t n,
+                  uint32_t r, uint32_t p, uint8_t *out, size_t outlen)
 {
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
 	EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
@@ -246,7 +249,7 @@ out:
 
 /* password -> W (the wrap key).  S is wiped here. */
 int gcfs_conf_wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
-			uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN])
+                       uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN])
 {
 	uint8_t s[64];
 	int rc = scrypt(pw, pwlen, salt, saltlen, n, r, p, s, keylen);
@@ -258,7 +261,7 @@ int gcfs_conf_wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, siz
 }
 
 GCFS_API int gcfs_conf_unwrap(const gcfs_conf *c, const uint8_t *pw, size_t pwlen,
-			      uint8_t master[GCFS_KEY_LEN], char *err, size_t errlen)
+                              uint8_t master[GCFS_KEY_LEN], char *err, size_t errlen)
 {
 	static const uint8_t aad[8]; /* const: "block 0, no file ID" */
 	uint8_t w[GCFS_KEY_LEN], tag[GCFS_TAG_LEN];
@@ -267,8 +270,8 @@ GCFS_API int gcfs_conf_unwrap(const gcfs_conf *c, const uint8_t *pw, size_t pwle
 
 	if (!c || !pw || !master || c->encrypted_key_len != 64)
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "bad argument");
-	rc = gcfs_conf_wrap_key(pw, pwlen, c->salt, c->salt_len, c->scrypt_n, c->scrypt_r, c->scrypt_p,
-		      c->scrypt_keylen, w);
+	rc = gcfs_conf_wrap_key(pw, pwlen, c->salt, c->salt_len, c->scrypt_n, c->scrypt_r,
+	                        c->scrypt_p, c->scrypt_keylen, w);
 	if (rc) {
 		gcfs_wipe(w, sizeof(w));
 		return gcfs_seterr(err, errlen, rc, "scrypt/HKDF failed");

@@ -27,7 +27,7 @@ static int flags_json(unsigned flags, char *out, size_t cap)
 		if (!(flags & gcfs_flag_names[i].bit))
 			continue;
 		n = snprintf(out + o, cap - o, "%s\n\t\t\"%s\"", first ? "" : ",",
-			     gcfs_flag_names[i].name);
+		             gcfs_flag_names[i].name);
 		if (n < 0 || (size_t)n >= cap - o)
 			return GCFS_EINVAL;
 		o += (size_t)n;
@@ -37,7 +37,7 @@ static int flags_json(unsigned flags, char *out, size_t cap)
 }
 
 static int render(const uint8_t ek[64], const uint8_t salt[SALT_LEN], uint64_t n, unsigned flags,
-		  char **json_out)
+                  char **json_out)
 {
 	char ekb[89], saltb[45], fl[512];
 	char *json;
@@ -52,12 +52,12 @@ static int render(const uint8_t ek[64], const uint8_t salt[SALT_LEN], uint64_t n
 	if (!json)
 		return GCFS_ENOMEM;
 	w = snprintf(json, cap,
-		     "{\n\t\"Creator\": \"%s\",\n\t\"EncryptedKey\": \"%s\",\n"
-		     "\t\"ScryptObject\": {\n\t\t\"Salt\": \"%s\",\n\t\t\"N\": %llu,\n"
-		     "\t\t\"R\": %d,\n\t\t\"P\": %d,\n\t\t\"KeyLen\": %d\n\t},\n"
-		     "\t\"Version\": 2,\n\t\"FeatureFlags\": [%s\n\t]\n}\n",
-		     CREATOR, ekb, saltb, (unsigned long long)n, SCRYPT_R, SCRYPT_P, GCFS_KEY_LEN,
-		     fl);
+	             "{\n\t\"Creator\": \"%s\",\n\t\"EncryptedKey\": \"%s\",\n"
+	             "\t\"ScryptObject\": {\n\t\t\"Salt\": \"%s\",\n\t\t\"N\": %llu,\n"
+	             "\t\t\"R\": %d,\n\t\t\"P\": %d,\n\t\t\"KeyLen\": %d\n\t},\n"
+	             "\t\"Version\": 2,\n\t\"FeatureFlags\": [%s\n\t]\n}\n",
+	             CREATOR, ekb, saltb, (unsigned long long)n, SCRYPT_R, SCRYPT_P, GCFS_KEY_LEN,
+	             fl);
 	if (w < 0 || (size_t)w >= cap) {
 		free(json);
 		return GCFS_EINVAL;
@@ -68,7 +68,7 @@ static int render(const uint8_t ek[64], const uint8_t salt[SALT_LEN], uint64_t n
 
 /* master -> EncryptedKey = nonce(16) | GCM(W, master, AAD 00x8) | tag(16) */
 static int wrap(const uint8_t *pw, size_t pwlen, const uint8_t salt[SALT_LEN], uint64_t n,
-		const uint8_t master[GCFS_KEY_LEN], uint8_t ek[64])
+                const uint8_t master[GCFS_KEY_LEN], uint8_t ek[64])
 {
 	static const uint8_t aad[8];
 	uint8_t w[GCFS_KEY_LEN];
@@ -76,18 +76,17 @@ static int wrap(const uint8_t *pw, size_t pwlen, const uint8_t salt[SALT_LEN], u
 
 	if (RAND_bytes(ek, GCFS_NONCE_LEN) != 1)
 		return GCFS_ECRYPTO;
-	rc = gcfs_conf_wrap_key(pw, pwlen, salt, SALT_LEN, n, SCRYPT_R, SCRYPT_P, GCFS_KEY_LEN,
-				w);
+	rc = gcfs_conf_wrap_key(pw, pwlen, salt, SALT_LEN, n, SCRYPT_R, SCRYPT_P, GCFS_KEY_LEN, w);
 	if (!rc)
 		rc = gcfs_gcm_oneshot(1, w, ek, aad, sizeof(aad), master, GCFS_KEY_LEN, ek + 16,
-				      ek + 48);
+		                      ek + 48);
 	gcfs_wipe(w, sizeof(w));
 	return rc;
 }
 
 GCFS_API int gcfs_conf_create(const uint8_t *pw, size_t pwlen, int scryptn_log2, unsigned flags,
-			      const uint8_t *master_in, uint8_t master_out[GCFS_KEY_LEN],
-			      char **json_out, char *err, size_t errlen)
+                              const uint8_t *master_in, uint8_t master_out[GCFS_KEY_LEN],
+                              char **json_out, char *err, size_t errlen)
 {
 	uint8_t master[GCFS_KEY_LEN], salt[SALT_LEN], ek[64];
 	int rc;
@@ -97,7 +96,7 @@ GCFS_API int gcfs_conf_create(const uint8_t *pw, size_t pwlen, int scryptn_log2,
 	*json_out = NULL;
 	if (scryptn_log2 < 10 || scryptn_log2 > 20)
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "scryptn %d outside 10..20",
-				   scryptn_log2);
+		                   scryptn_log2);
 	/* LongNameMax needs a value this API does not take. */
 	if (flags & GCFS_F_LONGNAMEMAX)
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "cannot create LongNameMax");

@@ -59,7 +59,7 @@ int gcfs_pread_full(const gcfs_io *io, void *buf, size_t len, uint64_t off)
 }
 
 GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	uint8_t hdr[GCFS_HEADER_LEN];
 
@@ -111,7 +111,7 @@ size_t gcfs_make_aad(uint8_t aad[24], uint64_t block_no, const uint8_t *file_id)
 }
 
 int gcfs_block_open_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, size_t aadlen,
-			const uint8_t *cb, size_t clen, uint8_t *out)
+                        const uint8_t *cb, size_t clen, uint8_t *out)
 {
 	size_t n;
 
@@ -128,7 +128,7 @@ int gcfs_block_open_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, si
 }
 
 int gcfs_block_seal_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, size_t aadlen,
-			const uint8_t *plain, size_t plen, uint8_t *out)
+                        const uint8_t *plain, size_t plen, uint8_t *out)
 {
 	uint8_t *nonce = out;
 
@@ -145,7 +145,7 @@ int gcfs_block_seal_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, si
 
 /* Decrypt one on-disk block with a context the caller already holds. */
 int gcfs_block_decrypt_t(const gcfs_keys *k, gcfs_tctx *t, uint64_t block_no,
-			 const uint8_t *file_id, const uint8_t *cb, size_t clen, uint8_t *out)
+                         const uint8_t *file_id, const uint8_t *cb, size_t clen, uint8_t *out)
 {
 	uint8_t aad[24];
 	size_t alen;
@@ -162,8 +162,8 @@ int gcfs_block_decrypt_t(const gcfs_keys *k, gcfs_tctx *t, uint64_t block_no,
 }
 
 GCFS_API int gcfs_block_decrypt(const gcfs_keys *k, uint64_t block_no,
-				const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *cblock,
-				size_t clen, uint8_t *out)
+                                const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *cblock,
+                                size_t clen, uint8_t *out)
 {
 	gcfs_tctx *t;
 	int rc;
@@ -179,8 +179,8 @@ GCFS_API int gcfs_block_decrypt(const gcfs_keys *k, uint64_t block_no,
 }
 
 GCFS_API int gcfs_block_encrypt(const gcfs_keys *k, uint64_t block_no,
-				const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *plain,
-				size_t plen, uint8_t *out)
+                                const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *plain,
+                                size_t plen, uint8_t *out)
 {
 	uint8_t aad[24];
 	size_t alen;

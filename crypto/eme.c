@@ -32,13 +32,13 @@ static int ecb(EVP_CIPHER_CTX *c, int enc, const uint8_t *in, uint8_t *out, size
 {
 	int n = 0;
 	int ok = enc ? EVP_EncryptUpdate(c, out, &n, in, (int)len)
-		     : EVP_DecryptUpdate(c, out, &n, in, (int)len);
+	             : EVP_DecryptUpdate(c, out, &n, in, (int)len);
 
 	return ok == 1 && (size_t)n == len ? GCFS_OK : GCFS_ECRYPTO;
 }
 
 int gcfs_eme(gcfs_tctx *t, int enc, const uint8_t tweak[16], const uint8_t *in, uint8_t *out,
-	     size_t len)
+             size_t len)
 {
 	uint8_t L[EME_MAX_BLOCKS][16], X[EME_MAX_BLOCKS * 16];
 	uint8_t mp[16], mc[16], m16[16];

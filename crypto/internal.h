@@ -51,7 +51,7 @@ struct gcfs_keys {
 
 /* err helpers: printf into an optional buffer. */
 int gcfs_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* HKDF-SHA256, empty salt. */
 int gcfs_hkdf(const uint8_t *ikm, size_t ikmlen, const char *info, uint8_t *out, size_t outlen);
@@ -62,13 +62,13 @@ void gcfs_tctx_put(const gcfs_keys *k, gcfs_tctx *t);
 
 /* EME over AES-256-ECB (m 16-byte blocks, 1..128), in place allowed. */
 int gcfs_eme(gcfs_tctx *t, int enc, const uint8_t tweak[16], const uint8_t *in, uint8_t *out,
-	     size_t len);
+             size_t len);
 
 /* Content/symlink block open/seal with an explicit AAD. */
 int gcfs_block_open_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, size_t aadlen,
-			const uint8_t *cblock, size_t clen, uint8_t *out);
+                        const uint8_t *cblock, size_t clen, uint8_t *out);
 int gcfs_block_seal_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, size_t aadlen,
-			const uint8_t *plain, size_t plen, uint8_t *out);
+                        const uint8_t *plain, size_t plen, uint8_t *out);
 
 /* b64 standard (with padding) strict decoding for gocryptfs.conf. */
 long gcfs_b64std_dec(const char *in, size_t n, uint8_t *out, size_t cap);
@@ -85,12 +85,13 @@ extern const struct gcfs_flag_name gcfs_flag_names[]; /* in gocryptfs' order */
 extern const size_t gcfs_nflag_names;
 int gcfs_conf_check_flags(unsigned f, char *err, size_t errlen);
 int gcfs_conf_wrap_key(const uint8_t *pw, size_t pwlen, const uint8_t *salt, size_t saltlen,
-		       uint64_t n, uint32_t r, uint32_t p, uint32_t keylen, uint8_t w[GCFS_KEY_LEN]);
+                       uint64_t n, uint32_t r, uint32_t p, uint32_t keylen,
+                       uint8_t w[GCFS_KEY_LEN]);
 
 /* content.c */
 int gcfs_pread_full(const gcfs_io *io, void *buf, size_t len, uint64_t off);
 size_t gcfs_make_aad(uint8_t aad[24], uint64_t block_no, const uint8_t *file_id);
 int gcfs_block_decrypt_t(const gcfs_keys *k, gcfs_tctx *t, uint64_t block_no,
-			 const uint8_t *file_id, const uint8_t *cb, size_t clen, uint8_t *out);
+                         const uint8_t *file_id, const uint8_t *cb, size_t clen, uint8_t *out);
 
 #endif

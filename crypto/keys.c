@@ -121,13 +121,13 @@ static int derive(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], char *err, s
 
 	if (gcfs_hkdf(master, GCFS_KEY_LEN, GCFS_HKDF_INFO_EME, k->sec->k_name, GCFS_KEY_LEN) ||
 	    gcfs_hkdf(master, GCFS_KEY_LEN, siv ? GCFS_HKDF_INFO_SIV : GCFS_HKDF_INFO_GCM,
-		      k->sec->k_content, siv ? GCFS_SIV_KEY_LEN : GCFS_KEY_LEN))
+	              k->sec->k_content, siv ? GCFS_SIV_KEY_LEN : GCFS_KEY_LEN))
 		return gcfs_seterr(err, errlen, GCFS_ECRYPTO, "HKDF failed");
 	return GCFS_OK;
 }
 
-static int setup(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], gcfs_engine engine,
-		 char *err, size_t errlen)
+static int setup(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], gcfs_engine engine, char *err,
+                 size_t errlen)
 {
 	gcfs_aead_mode mode = (k->flags & GCFS_F_AESSIV) ? GCFS_AEAD_SIV : GCFS_AEAD_GCM;
 	long pg = sysconf(_SC_PAGESIZE);
@@ -145,7 +145,7 @@ static int setup(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], gcfs_engine e
 	if (!k->ecb)
 		return gcfs_seterr(err, errlen, GCFS_ECRYPTO, "AES-256-ECB unavailable");
 	rc = gcfs_aead_new(engine, mode, k->sec->k_content, (uint8_t *)k->sec + SEC_EXTRA_OFF,
-			   &k->aead);
+	                   &k->aead);
 	if (rc == GCFS_EUNSUPP)
 		return gcfs_seterr(err, errlen, rc, "engine ipsec-mb: CPU lacks AES-NI/PCLMULQDQ");
 	if (rc)
@@ -154,7 +154,7 @@ static int setup(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], gcfs_engine e
 }
 
 GCFS_API int gcfs_keys_new(const uint8_t master[GCFS_KEY_LEN], unsigned flags, int longname_max,
-			   gcfs_engine engine, gcfs_keys **out, char *err, size_t errlen)
+                           gcfs_engine engine, gcfs_keys **out, char *err, size_t errlen)
 {
 	gcfs_keys *k;
 	gcfs_tctx *t;

@@ -44,7 +44,7 @@ static int longname(const char *cname, size_t clen, char out[GCFS_CNAME_MAX])
 
 /* name -> b64url(EME(pad16(name))) into cname (GCFS_CNAME_MAX). */
 static int encrypt_full(const gcfs_keys *k, const uint8_t *diriv, const char *name, size_t len,
-			char *cname)
+                        char *cname)
 {
 	uint8_t buf[NAME_PAD_MAX];
 	size_t pad = 16 - len % 16;
@@ -65,8 +65,7 @@ static int encrypt_full(const gcfs_keys *k, const uint8_t *diriv, const char *na
 }
 
 GCFS_API int gcfs_name_encrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN],
-			       const char *name, char out[GCFS_CNAME_MAX], char *full,
-			       int *is_long)
+                               const char *name, char out[GCFS_CNAME_MAX], char *full, int *is_long)
 {
 	char cname[GCFS_CNAME_MAX];
 	size_t len, clen;
@@ -119,7 +118,7 @@ static long unpad(const uint8_t *buf, size_t n)
 }
 
 static int decrypt_eme(const gcfs_keys *k, const uint8_t *diriv, const char *cname, size_t clen,
-		       char out[GCFS_NAME_MAX + 1])
+                       char out[GCFS_NAME_MAX + 1])
 {
 	uint8_t buf[NAME_PAD_MAX];
 	gcfs_tctx *t;
@@ -151,7 +150,7 @@ static int decrypt_eme(const gcfs_keys *k, const uint8_t *diriv, const char *cna
 }
 
 GCFS_API int gcfs_name_decrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN],
-			       const char *cname, char out[GCFS_NAME_MAX + 1])
+                               const char *cname, char out[GCFS_NAME_MAX + 1])
 {
 	size_t clen;
 	int rc;
@@ -223,7 +222,7 @@ GCFS_API size_t gcfs_symlink_cipher_len(size_t plain_len)
 }
 
 GCFS_API int gcfs_symlink_decrypt(const gcfs_keys *k, const char *ctarget, char *out, size_t cap,
-				  size_t *outlen)
+                                  size_t *outlen)
 {
 	uint8_t buf[SYMLINK_PLAIN_MAX + GCFS_BLOCK_OVERHEAD];
 	size_t clen, pl;
@@ -250,7 +249,7 @@ GCFS_API int gcfs_symlink_decrypt(const gcfs_keys *k, const char *ctarget, char 
 		return GCFS_ENOMEM;
 	/* Decrypts into out: it holds clen+1 bytes, more than the plaintext. */
 	rc = gcfs_block_open_aad(k, t, symlink_aad, sizeof(symlink_aad), buf, (size_t)n,
-				 (uint8_t *)out);
+	                         (uint8_t *)out);
 	gcfs_tctx_put(k, t);
 	if (rc) {
 		gcfs_wipe(out, cap);
@@ -287,7 +286,7 @@ GCFS_API int gcfs_symlink_encrypt(const gcfs_keys *k, const char *target, char *
 	if (!t)
 		return GCFS_ENOMEM;
 	rc = gcfs_block_seal_aad(k, t, symlink_aad, sizeof(symlink_aad), (const uint8_t *)target,
-				 len, block);
+	                         len, block);
 	gcfs_tctx_put(k, t);
 	if (!rc && !gcfs_b64url_enc(block, len + GCFS_BLOCK_OVERHEAD, out, cap))
 		rc = GCFS_EINVAL;

@@ -12,9 +12,9 @@
 
 #include "crypto/internal.h"
 
-#define SCRATCH_BLOCKS 64u	      /* 264 KiB of ciphertext per pread */
-#define MT_MIN_BYTES (1u << 20)	      /* below this, threads cost more than they win */
-#define MT_MIN_BLOCKS 64u	      /* at least this many blocks per thread */
+#define SCRATCH_BLOCKS 64u      /* 264 KiB of ciphertext per pread */
+#define MT_MIN_BYTES (1u << 20) /* below this, threads cost more than they win */
+#define MT_MIN_BLOCKS 64u       /* at least this many blocks per thread */
 #define MT_MAX_THREADS 64
 
 typedef struct {
@@ -22,7 +22,7 @@ typedef struct {
 	const gcfs_io *io;
 	const gcfs_file *f;
 	uint8_t *dst;
-	uint64_t off, end;	 /* requested plaintext range [off, end) */
+	uint64_t off, end;    /* requested plaintext range [off, end) */
 	uint64_t first, last; /* this worker's blocks, inclusive */
 	_Atomic uint64_t *first_bad;
 	int rc;
@@ -43,7 +43,7 @@ static void note_bad(job *j, uint64_t blk, int rc)
 
 /* Decrypt one cipher block and copy the requested part into dst. */
 static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size_t clen,
-		     uint8_t *tmp)
+                     uint8_t *tmp)
 {
 	uint64_t pstart = blk * GCFS_BLOCK_PLAIN;
 	uint64_t lo = pstart > j->off ? pstart : j->off;
@@ -53,7 +53,7 @@ static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size
 
 	if (lo == pstart && hi - lo == plen)
 		return gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen,
-					    j->dst + (pstart - j->off));
+		                            j->dst + (pstart - j->off));
 	rc = gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen, tmp);
 	if (!rc && hi > lo)
 		memcpy(j->dst + (lo - j->off), tmp + (lo - pstart), hi - lo);
@@ -80,7 +80,7 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp)
 			if (b > atomic_load(j->first_bad))
 				return GCFS_OK; /* an earlier block already failed */
 			rc = one_block(j, t, b, scratch + i * GCFS_BLOCK_CIPHER,
-				       rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp);
+			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp);
 			if (rc) {
 				note_bad(j, b, rc);
 				return rc;
@@ -124,7 +124,7 @@ static int pick_threads(int want, uint64_t len, uint64_t nblocks)
 static int run_jobs(job *jobs, int n, uint64_t *bad)
 {
 	pthread_t tid[MT_MAX_THREADS];
-	int started[MT_MAX_THREADS] = { 0 };
+	int started[MT_MAX_THREADS] = {0};
 	int rc = GCFS_OK;
 	uint64_t best = UINT64_MAX;
 
@@ -149,17 +149,17 @@ static int run_jobs(job *jobs, int n, uint64_t *bad)
 
 static int explain(int rc, uint64_t bad, char *err, size_t errlen)
 {
-	const char *why = rc == GCFS_EAUTH	  ? "authentication failed"
-			  : rc == GCFS_EFORMAT ? "corrupt block"
-			  : rc == GCFS_EIO     ? "read failed or file truncated"
-					       : gcfs_strerror(rc);
+	const char *why = rc == GCFS_EAUTH     ? "authentication failed"
+	                  : rc == GCFS_EFORMAT ? "corrupt block"
+	                  : rc == GCFS_EIO     ? "read failed or file truncated"
+	                                       : gcfs_strerror(rc);
 
 	return gcfs_seterr(err, errlen, rc, "block %llu: %s", (unsigned long long)bad, why);
 }
 
 GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
-			    size_t len, uint64_t off, int nthreads, size_t *done,
-			    uint64_t *bad_block, char *err, size_t errlen)
+                            size_t len, uint64_t off, int nthreads, size_t *done,
+                            uint64_t *bad_block, char *err, size_t errlen)
 {
 	job jobs[MT_MAX_THREADS];
 	_Atomic uint64_t first_bad = UINT64_MAX;
@@ -179,8 +179,13 @@ GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_fi
 	n = pick_threads(nthreads, len, nblocks);
 	per = nblocks / (uint64_t)n;
 	for (int i = 0; i < n; i++) {
-		jobs[i] = (job){ .k = k, .io = io, .f = f, .dst = dst, .off = off,
-				 .end = off + len, .first_bad = &first_bad };
+		jobs[i] = (job){.k = k,
+		                .io = io,
+		                .f = f,
+		                .dst = dst,
+		                .off = off,
+		                .end = off + len,
+		                .first_bad = &first_bad};
 		jobs[i].first = first + per * (uint64_t)i;
 		jobs[i].last = i == n - 1 ? first + nblocks - 1 : jobs[i].first + per - 1;
 	}

@@ -72,7 +72,7 @@ int gcfs_all_zero(const uint8_t *p, size_t n)
 /* ---- base64url, raw (no padding) ---- */
 
 static const char b64url_alpha[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int b64url_val(char c)
 {

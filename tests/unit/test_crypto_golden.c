@@ -9,11 +9,11 @@ typedef struct {
 } variant;
 
 static const variant variants[] = {
-	{ "cipher", "namemap.tsv", "masterkey.txt", GCFS_FLAGS_DEFAULT },
-	{ "cipher-plaintextnames", "namemap-plaintextnames.tsv", "masterkey-plaintextnames.txt",
-	  GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES },
-	{ "cipher-aessiv", "namemap-aessiv.tsv", "masterkey-aessiv.txt",
-	  GCFS_FLAGS_DEFAULT | GCFS_F_AESSIV },
+    {"cipher", "namemap.tsv", "masterkey.txt", GCFS_FLAGS_DEFAULT},
+    {"cipher-plaintextnames", "namemap-plaintextnames.tsv", "masterkey-plaintextnames.txt",
+     GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES},
+    {"cipher-aessiv", "namemap-aessiv.tsv", "masterkey-aessiv.txt",
+     GCFS_FLAGS_DEFAULT | GCFS_F_AESSIV},
 };
 
 static void test_chain_from_password(void **state)
@@ -42,8 +42,7 @@ static void test_chain_from_password(void **state)
 	assert_hex(master, "33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103");
 	/* wrong password: one byte off */
 	pw[0] ^= 1;
-	assert_int_equal(gcfs_conf_unwrap(&c, pw, (size_t)n, master, err, sizeof(err)),
-			 GCFS_EAUTH);
+	assert_int_equal(gcfs_conf_unwrap(&c, pw, (size_t)n, master, err, sizeof(err)), GCFS_EAUTH);
 	assert_non_null(strstr(err, "wrong password or corrupt gocryptfs.conf"));
 	free(json);
 	free(pw);
@@ -70,7 +69,7 @@ static void check_names(gcfs_keys *k, const char *root, char *plain, char *ciphe
 	char *ps, *cs, *pc = strtok_r(plain, "/", &ps), *cc = strtok_r(cipher, "/", &cs);
 	char out[GCFS_CNAME_MAX], full[GCFS_CNAME_MAX], dec[GCFS_NAME_MAX + 1], p[16384];
 	int is_long;
-	uint8_t iv[16] = { 0 };
+	uint8_t iv[16] = {0};
 
 	assert_true(snprintf(cdir, 8192, "%s", root) < 8192);
 	for (; pc && cc; pc = strtok_r(NULL, "/", &ps), cc = strtok_r(NULL, "/", &cs)) {
@@ -100,8 +99,8 @@ static void check_names(gcfs_keys *k, const char *root, char *plain, char *ciphe
 
 static void check_read(gcfs_keys *k, const uint8_t *cb, size_t cl, const uint8_t *pb, size_t plen)
 {
-	mem_io m = { cb, cl, 0 };
-	gcfs_io io = { &m, mem_pread };
+	mem_io m = {cb, cl, 0};
+	gcfs_io io = {&m, mem_pread};
 	gcfs_file f;
 	char err[GCFS_ERRBUF] = "";
 	uint8_t *dst = malloc(plen + 1);
@@ -116,8 +115,8 @@ static void check_read(gcfs_keys *k, const uint8_t *cb, size_t cl, const uint8_t
 	for (int th = 1; th <= 4; th += 3) {
 		memset(dst, 0xaa, plen + 1);
 		assert_int_equal(gcfs_file_read(k, &io, &f, dst, plen + 100, 0, th, &done, NULL,
-						err, sizeof(err)),
-				 0);
+		                                err, sizeof(err)),
+		                 0);
 		assert_int_equal(done, plen);
 		assert_memory_equal(dst, pb, plen);
 	}
@@ -125,9 +124,9 @@ static void check_read(gcfs_keys *k, const uint8_t *cb, size_t cl, const uint8_t
 		uint64_t off = (uint64_t)rand_r(&seed) % plen;
 		size_t len = (size_t)rand_r(&seed) % (plen - off + 1);
 
-		assert_int_equal(gcfs_file_read(k, &io, &f, dst, len, off, 1 + (i % 4), &done,
-						NULL, err, sizeof(err)),
-				 0);
+		assert_int_equal(gcfs_file_read(k, &io, &f, dst, len, off, 1 + (i % 4), &done, NULL,
+		                                err, sizeof(err)),
+		                 0);
 		assert_int_equal(done, len);
 		assert_memory_equal(dst, pb + off, len);
 	}
@@ -143,7 +142,7 @@ static char manifest_type(const char *plain, char *target, size_t cap)
 
 	assert_non_null(buf);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[4] = { line, NULL, NULL, NULL };
+		char *f[4] = {line, NULL, NULL, NULL};
 
 		for (int i = 1; i < 4; i++) {
 			f[i] = strchr(f[i - 1], '\t');
@@ -244,7 +243,7 @@ static void run_variant(const variant *v, gcfs_engine e)
 	/* the root conf is hidden; so is diriv unless PlaintextNames */
 	assert_true(gcfs_name_is_meta(k, GCFS_CONF_NAME, 1));
 	assert_int_equal(gcfs_name_is_meta(k, GCFS_DIRIV_NAME, 0),
-			 !(v->flags & GCFS_F_PLAINTEXTNAMES));
+	                 !(v->flags & GCFS_F_PLAINTEXTNAMES));
 	fclose(fp);
 	free(mk);
 	gcfs_keys_free(k);
@@ -284,11 +283,11 @@ static void test_all_ipsecmb(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chain_from_password),
-		cmocka_unit_test(test_default_openssl),
-		cmocka_unit_test(test_plaintextnames_openssl),
-		cmocka_unit_test(test_aessiv_openssl),
-		cmocka_unit_test(test_all_ipsecmb),
+	    cmocka_unit_test(test_chain_from_password),
+	    cmocka_unit_test(test_default_openssl),
+	    cmocka_unit_test(test_plaintextnames_openssl),
+	    cmocka_unit_test(test_aessiv_openssl),
+	    cmocka_unit_test(test_all_ipsecmb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

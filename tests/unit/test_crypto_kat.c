@@ -12,7 +12,7 @@ static const char *M01 = "010101010101010101010101010101010101010101010101010101
 static void test_hkdf(void **s)
 {
 	(void)s;
-	uint8_t m0[32] = { 0 }, m1[32], out[64];
+	uint8_t m0[32] = {0}, m1[32], out[64];
 
 	memset(m1, 1, sizeof(m1));
 	assert_int_equal(gcfs_hkdf(m0, 32, GCFS_HKDF_INFO_EME, out, 32), 0);
@@ -23,7 +23,7 @@ static void test_hkdf(void **s)
 	assert_hex(out, "9137f2e67a842484137f3c458f357f204c30d7458f94f432fa989be96854a649");
 	assert_int_equal(gcfs_hkdf(m1, 32, GCFS_HKDF_INFO_SIV, out, 64), 0);
 	assert_hex(out, "0bfa5da7d9724d4753269940d36898e2c0f3717c0fee86ada58b5fd6c08cc26c"
-			"bf2f6f5a096c867240f6d6b103a4d712e42797290a3551fc269720f192449c31");
+	                "bf2f6f5a096c867240f6d6b103a4d712e42797290a3551fc269720f192449c31");
 }
 
 /* A thread context keyed with an arbitrary EME key (the public API only
@@ -42,7 +42,7 @@ static void eme_ctx(gcfs_tctx *t, const uint8_t key[32])
 static void test_eme_vector(void **s)
 {
 	(void)s;
-	uint8_t key[32] = { 0 }, tw[16] = { 0 }, in[16] = { 0 }, out[16], back[16];
+	uint8_t key[32] = {0}, tw[16] = {0}, in[16] = {0}, out[16], back[16];
 	uint8_t big[2048], bigc[2048];
 	gcfs_tctx t;
 
@@ -65,7 +65,7 @@ static void test_eme_vector(void **s)
 }
 
 static void name_vec(gcfs_keys *k, const uint8_t *iv, const char *name, const char *eme_hex,
-		     const char *disk)
+                     const char *disk)
 {
 	char out[GCFS_CNAME_MAX], dec[GCFS_NAME_MAX + 1];
 	uint8_t raw[64];
@@ -75,7 +75,7 @@ static void name_vec(gcfs_keys *k, const uint8_t *iv, const char *name, const ch
 	assert_int_equal(is_long, 0);
 	assert_string_equal(out, disk);
 	assert_int_equal(gcfs_b64url_dec(out, strlen(out), raw, sizeof(raw)),
-			 (long)strlen(eme_hex) / 2);
+	                 (long)strlen(eme_hex) / 2);
 	assert_hex(raw, eme_hex);
 	assert_int_equal(gcfs_name_decrypt(k, iv, disk, dec), 0);
 	assert_string_equal(dec, name);
@@ -91,13 +91,13 @@ static void test_name_vectors(void **s)
 	name_vec(k, iv, "a", "acb082d5c91c2c8924162b27b56effdc", "rLCC1ckcLIkkFisntW7_3A");
 	name_vec(k, iv, "hello.txt", "167afc0986003758d1d79380aa4f36a8", "Fnr8CYYAN1jR15OAqk82qA");
 	name_vec(k, iv, "xxxxxxxxxxxxxxxx",
-		 "645cb3adc0372c4488c2a9ae96baddf598318089898b0eb0a31f3f2409c03b77",
-		 "ZFyzrcA3LESIwqmulrrd9ZgxgImJiw6wox8_JAnAO3c");
+	         "645cb3adc0372c4488c2a9ae96baddf598318089898b0eb0a31f3f2409c03b77",
+	         "ZFyzrcA3LESIwqmulrrd9ZgxgImJiw6wox8_JAnAO3c");
 	gcfs_keys_free(k);
 }
 
 static const char *BLOCK_HEX = "101112131415161718191a1b1c1d1e1fe4d02faf5277e269fded33ba3e12d73f"
-			       "7dbd82bfa4b38e635e14e01754f0";
+                               "7dbd82bfa4b38e635e14e01754f0";
 
 static void content_vec(gcfs_engine e)
 {
@@ -112,8 +112,8 @@ static void content_vec(gcfs_engine e)
 	/* sealing with the same nonce reproduces the block */
 	gcfs_make_aad(aad, 1, fid);
 	assert_int_equal(gcfs_aead_seal(t->aead, blk, aad, 24, (const uint8_t *)"hello, block 1",
-					14, out + 16, out + 30),
-			 0);
+	                                14, out + 16, out + 30),
+	                 0);
 	memcpy(out, blk, 16);
 	assert_memory_equal(out, blk, n);
 	/* wrong block number: AAD binding */
@@ -145,7 +145,7 @@ static void test_golden_chain(void **s)
 	assert_int_equal(gcfs_hkdf(S, 32, GCFS_HKDF_INFO_GCM, w, 32), 0);
 	assert_hex(w, "6bfbbf5b78a32133e33744d72b97a08bf94cae32624b3e93b604b2eb0977e4d9");
 	assert_int_equal(gcfs_conf_wrap_key((const uint8_t *)pw, 14, salt, 32, 65536, 8, 1, 32, w),
-			 0);
+	                 0);
 	assert_hex(w, "6bfbbf5b78a32133e33744d72b97a08bf94cae32624b3e93b604b2eb0977e4d9");
 	unhex("33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103", mk, 32);
 	assert_int_equal(gcfs_hkdf(mk, 32, GCFS_HKDF_INFO_EME, kn, 32), 0);
@@ -153,21 +153,21 @@ static void test_golden_chain(void **s)
 	assert_int_equal(gcfs_hkdf(mk, 32, GCFS_HKDF_INFO_GCM, kg, 32), 0);
 	assert_hex(kg, "4b2f440f5b55ab1d3c68d89bd0ce482adf08b096a6eee2a6266ab6003d519872");
 
-	gcfs_keys *k = keys_from_hex(
-		"33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103",
-		GCFS_FLAGS_DEFAULT, GCFS_ENGINE_AUTO);
+	gcfs_keys *k =
+	    keys_from_hex("33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103",
+	                  GCFS_FLAGS_DEFAULT, GCFS_ENGINE_AUTO);
 	unhex("8201598d57475c516bdff500ae5a8780", iv, 16);
 	name_vec(k, iv, "hello.txt", "1d02e4ca360a45bdee4f09d19bb3112d", "HQLkyjYKRb3uTwnRm7MRLQ");
 	/* size_1.bin: block 0 of file ID 106f..c9 */
 	n = unhex("02635ad32ebfefd3290795964ebc656a4b56ff7dbf34f3a199177c17ed64887fdc", raw,
-		  sizeof(raw));
+	          sizeof(raw));
 	unhex("106f820cdf621749391bbe64936d00c9", iv, 16);
 	assert_int_equal(gcfs_block_decrypt(k, 0, iv, raw, n, out), 0);
 	assert_int_equal(out[0], 0x58);
-	assert_int_equal(gcfs_symlink_decrypt(k,
-					      "v0Zf3YfK9QiIrjODLexjuZaePoPD1ERugZvhcFpFiNViSpaypNgLux22HQ",
-					      dec, sizeof(dec), &ol),
-			 0);
+	assert_int_equal(
+	    gcfs_symlink_decrypt(k, "v0Zf3YfK9QiIrjODLexjuZaePoPD1ERugZvhcFpFiNViSpaypNgLux22HQ",
+	                         dec, sizeof(dec), &ol),
+	    0);
 	assert_string_equal(dec, "config.json");
 	assert_int_equal(ol, 11);
 	/* longname_176: hash of the 256-char encrypted name */
@@ -180,7 +180,7 @@ static void test_golden_chain(void **s)
 	assert_int_equal(is_long, 1);
 	assert_int_equal(strlen(full), 256);
 	assert_string_equal(cname,
-			    "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ");
+	                    "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ");
 	gcfs_keys_free(k);
 }
 
@@ -189,7 +189,7 @@ static void test_golden_chain(void **s)
 static void check_example_entry(gcfs_keys *k, const char *dir, const char *cn)
 {
 	char p[8192], q[8192], nm[GCFS_NAME_MAX + 1], tgt[4096], out[4096];
-	uint8_t iv[16] = { 0 }, *want, *cb, *db;
+	uint8_t iv[16] = {0}, *want, *cb, *db;
 	size_t wl, cl, ol, done;
 	struct stat st;
 
@@ -232,15 +232,14 @@ static void check_example_entry(gcfs_keys *k, const char *dir, const char *cn)
 		assert_memory_equal(out, want, wl);
 	} else {
 		mem_io m;
-		gcfs_io io = { &m, mem_pread };
+		gcfs_io io = {&m, mem_pread};
 		gcfs_file f;
 
 		cb = slurp(p, &cl);
-		m = (mem_io){ cb, cl, 0 };
+		m = (mem_io){cb, cl, 0};
 		assert_int_equal(gcfs_file_open(&io, cl, &f, NULL, 0), 0);
-		assert_int_equal(gcfs_file_read(k, &io, &f, out, sizeof(out), 0, 1, &done, NULL,
-						NULL, 0),
-				 0);
+		assert_int_equal(
+		    gcfs_file_read(k, &io, &f, out, sizeof(out), 0, 1, &done, NULL, NULL, 0), 0);
 		assert_int_equal(done, wl);
 		assert_memory_equal(out, want, wl);
 		free(cb);
@@ -265,9 +264,8 @@ static void run_example(const char *sub, const char *mkhex)
 	assert_int_equal(gcfs_conf_parse(json, jl, &c, err, sizeof(err)), 0);
 	assert_int_equal(gcfs_conf_unwrap(&c, (const uint8_t *)"test", 4, mk, err, sizeof(err)), 0);
 	assert_hex(mk, mkhex);
-	assert_int_equal(gcfs_keys_new(mk, c.flags, c.longname_max, GCFS_ENGINE_AUTO, &k, err,
-				       sizeof(err)),
-			 0);
+	assert_int_equal(
+	    gcfs_keys_new(mk, c.flags, c.longname_max, GCFS_ENGINE_AUTO, &k, err, sizeof(err)), 0);
 	PATHF(p, EXAMPLES "/%s", sub);
 	d = opendir(p);
 	assert_non_null(d);
@@ -292,15 +290,15 @@ static void test_examples(void **s)
 	}
 	run_example("v1.3", "fd890dab86bf61cfec5ad460ad3ed01f9c52d5462a31783da56b088d3d05232e");
 	run_example("v2.2-deterministic-names",
-		    "722733f5b0f399f55465ad7af0bed125e82de7b4045e7608a5e5c78e04a1a61e");
+	            "722733f5b0f399f55465ad7af0bed125e82de7b4045e7608a5e5c78e04a1a61e");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hkdf),	       cmocka_unit_test(test_eme_vector),
-		cmocka_unit_test(test_name_vectors),   cmocka_unit_test(test_content_vector),
-		cmocka_unit_test(test_golden_chain),   cmocka_unit_test(test_examples),
+	    cmocka_unit_test(test_hkdf),         cmocka_unit_test(test_eme_vector),
+	    cmocka_unit_test(test_name_vectors), cmocka_unit_test(test_content_vector),
+	    cmocka_unit_test(test_golden_chain), cmocka_unit_test(test_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,13 +8,12 @@
 static const char *MK = "33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103";
 
 static const char *CONF_HEAD =
-	"{\"Creator\":\"t\",\"EncryptedKey\":\"hxxBqFVUxw5Wrl3YFXqmnIOmQg1+veABGVlAr/+67l/"
-	"nj9Yr8ip2HgCJ78EqyzYdL7wkvFc8CCqsYkiHKXUHYA==\",\"ScryptObject\":{\"Salt\":"
-	"\"X9MNlQCM4kuVO3va2twQMH8QQzdD4o8F2Sqzf0C3sy4=\",\"N\":%s,\"R\":8,\"P\":1,\"KeyLen\":32},"
-	"\"Version\":%s,\"FeatureFlags\":[%s]%s}";
+    "{\"Creator\":\"t\",\"EncryptedKey\":\"hxxBqFVUxw5Wrl3YFXqmnIOmQg1+veABGVlAr/+67l/"
+    "nj9Yr8ip2HgCJ78EqyzYdL7wkvFc8CCqsYkiHKXUHYA==\",\"ScryptObject\":{\"Salt\":"
+    "\"X9MNlQCM4kuVO3va2twQMH8QQzdD4o8F2Sqzf0C3sy4=\",\"N\":%s,\"R\":8,\"P\":1,\"KeyLen\":32},"
+    "\"Version\":%s,\"FeatureFlags\":[%s]%s}";
 
-static int conf_try(const char *n, const char *ver, const char *flags, const char *extra,
-		    char *err)
+static int conf_try(const char *n, const char *ver, const char *flags, const char *extra, char *err)
 {
 	char json[2048];
 	gcfs_conf c;
@@ -27,14 +26,14 @@ static int conf_try(const char *n, const char *ver, const char *flags, const cha
 #define DEF "\"HKDF\",\"GCMIV128\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\""
 
 static void expect_conf(int rc, const char *n, const char *ver, const char *flags,
-			const char *extra, const char *needle)
+                        const char *extra, const char *needle)
 {
 	char err[GCFS_ERRBUF];
 	int got = conf_try(n, ver, flags, extra, err);
 
 	if (got != rc || (needle && !strstr(err, needle)))
 		fail_msg("flags [%s] extra [%s]: rc %d err \"%s\", want %d \"%s\"", flags, extra,
-			 got, err, rc, needle ? needle : "");
+		         got, err, rc, needle ? needle : "");
 }
 
 static void test_conf_refusals(void **s)
@@ -45,29 +44,29 @@ static void test_conf_refusals(void **s)
 	expect_conf(0, "1024", "2", "\"HKDF\",\"GCMIV128\",\"PlaintextNames\"", "", NULL);
 	expect_conf(0, "1024", "2", DEF ",\"LongNameMax\"", ",\"LongNameMax\":100", NULL);
 	expect_conf(GCFS_EUNSUPP, "65536", "2",
-		    "\"HKDF\",\"XChaCha20Poly1305\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"",
-		    "", "XChaCha20Poly1305");
+	            "\"HKDF\",\"XChaCha20Poly1305\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"",
+	            "", "XChaCha20Poly1305");
 	expect_conf(GCFS_EUNSUPP, "65536", "2", DEF ",\"FIDO2\"", "", "FIDO2");
 	expect_conf(GCFS_EUNSUPP, "65536", "2", DEF, ",\"FIDO2\":{\"CredentialID\":\"AA==\"}",
-		    "FIDO2");
+	            "FIDO2");
 	expect_conf(GCFS_EUNSUPP, "65536", "2", DEF ",\"Frobnicate\"", "", "Frobnicate");
 	expect_conf(GCFS_EUNSUPP, "65536", "2",
-		    "\"GCMIV128\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"", "", "HKDF");
+	            "\"GCMIV128\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"", "", "HKDF");
 	expect_conf(GCFS_EUNSUPP, "65536", "2",
-		    "\"HKDF\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"", "", "GCMIV128");
-	expect_conf(GCFS_EUNSUPP, "65536", "2", "\"HKDF\",\"GCMIV128\",\"DirIV\",\"LongNames\"",
-		    "", "EMENames");
+	            "\"HKDF\",\"DirIV\",\"EMENames\",\"LongNames\",\"Raw64\"", "", "GCMIV128");
+	expect_conf(GCFS_EUNSUPP, "65536", "2", "\"HKDF\",\"GCMIV128\",\"DirIV\",\"LongNames\"", "",
+	            "EMENames");
 	expect_conf(GCFS_EUNSUPP, "65536", "2",
-		    "\"HKDF\",\"GCMIV128\",\"DirIV\",\"EMENames\",\"LongNames\"", "", "Raw64");
+	            "\"HKDF\",\"GCMIV128\",\"DirIV\",\"EMENames\",\"LongNames\"", "", "Raw64");
 	expect_conf(GCFS_EUNSUPP, "65536", "1", DEF, "", "Version");
 	expect_conf(GCFS_EUNSUPP, "65536", "3", DEF, "", "Version");
 	expect_conf(GCFS_EFORMAT, "65536", "\"2\"", DEF, "", "Version");
-	expect_conf(GCFS_EFORMAT, "65536", "2", "\"HKDF\",\"GCMIV128\",\"PlaintextNames\",\"DirIV\"",
-		    "", "PlaintextNames");
+	expect_conf(GCFS_EFORMAT, "65536", "2",
+	            "\"HKDF\",\"GCMIV128\",\"PlaintextNames\",\"DirIV\"", "", "PlaintextNames");
 	expect_conf(GCFS_EFORMAT, "65536", "2", DEF ",\"LongNameMax\"", "", "LongNameMax");
 	expect_conf(GCFS_EFORMAT, "65536", "2", DEF, ",\"LongNameMax\":100", "LongNameMax");
 	expect_conf(GCFS_EFORMAT, "65536", "2", DEF ",\"LongNameMax\"", ",\"LongNameMax\":30",
-		    "LongNameMax");
+	            "LongNameMax");
 	expect_conf(GCFS_EFORMAT, "65535", "2", DEF, "", "ScryptObject.N");
 	expect_conf(GCFS_EUNSUPP, "2097152", "2", DEF, "", "ScryptObject.N");
 	expect_conf(GCFS_EUNSUPP, "512", "2", DEF, "", "ScryptObject.N");
@@ -76,11 +75,12 @@ static void test_conf_refusals(void **s)
 	gcfs_conf c;
 	assert_int_equal(gcfs_conf_parse("{", 1, &c, err, sizeof(err)), GCFS_EFORMAT);
 	assert_int_equal(gcfs_conf_parse("[]", 2, &c, err, sizeof(err)), GCFS_EFORMAT);
-	const char *shortkey = "{\"EncryptedKey\":\"AAAA\",\"ScryptObject\":{\"Salt\":"
-			       "\"X9MNlQCM4kuVO3va2twQMH8QQzdD4o8F2Sqzf0C3sy4=\",\"N\":1024,\"R\":8,"
-			       "\"P\":1,\"KeyLen\":32},\"Version\":2,\"FeatureFlags\":[" DEF "]}";
+	const char *shortkey =
+	    "{\"EncryptedKey\":\"AAAA\",\"ScryptObject\":{\"Salt\":"
+	    "\"X9MNlQCM4kuVO3va2twQMH8QQzdD4o8F2Sqzf0C3sy4=\",\"N\":1024,\"R\":8,"
+	    "\"P\":1,\"KeyLen\":32},\"Version\":2,\"FeatureFlags\":[" DEF "]}";
 	assert_int_equal(gcfs_conf_parse(shortkey, strlen(shortkey), &c, err, sizeof(err)),
-			 GCFS_EFORMAT);
+	                 GCFS_EFORMAT);
 	assert_non_null(strstr(err, "EncryptedKey"));
 }
 
@@ -94,7 +94,8 @@ static void test_passfile_and_hex(void **s)
 	assert_int_equal(gcfs_passfile_first_line((const uint8_t *)"abc", 3), 3);
 	assert_int_equal(gcfs_passfile_first_line((const uint8_t *)"\nabc", 4), GCFS_EINVAL);
 	assert_int_equal(gcfs_passfile_first_line((const uint8_t *)"", 0), GCFS_EINVAL);
-	const char *dashed = " 33aad18f-e1065d73-86b9dca0-e155f00f-55abdd2a-fe9f8332-07a1abc2-d70e0103\n";
+	const char *dashed =
+	    " 33aad18f-e1065d73-86b9dca0-e155f00f-55abdd2a-fe9f8332-07a1abc2-d70e0103\n";
 	assert_int_equal(gcfs_masterkey_parse(dashed, strlen(dashed), mk), 0);
 	assert_hex(mk, MK);
 	assert_int_equal(gcfs_masterkey_parse(MK, 63, mk), GCFS_EINVAL);
@@ -173,19 +174,24 @@ static void test_bad_names(void **s)
 	big[256] = 0;
 	assert_int_equal(gcfs_name_encrypt(k, iv, big, c, NULL, NULL), GCFS_ENAMETOOLONG);
 	/* metadata and long-name forms */
-	assert_true(gcfs_name_is_meta(k, "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ.name", 0));
-	assert_false(gcfs_name_is_meta(k, "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ", 0));
+	assert_true(gcfs_name_is_meta(
+	    k, "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ.name", 0));
+	assert_false(gcfs_name_is_meta(
+	    k, "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ", 0));
 	assert_false(gcfs_name_is_meta(k, GCFS_CONF_NAME, 0));
-	assert_true(gcfs_name_is_longname("gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ"));
-	assert_false(gcfs_name_is_longname("gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0R"));
-	assert_false(gcfs_name_is_longname("gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ.name"));
+	assert_true(gcfs_name_is_longname(
+	    "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ"));
+	assert_false(
+	    gcfs_name_is_longname("gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0R"));
+	assert_false(gcfs_name_is_longname(
+	    "gocryptfs.longname.z_beDbh0_QPVgQVWh6B7awUq0vRu0Oz2pKcB8qUs0RQ.name"));
 	gcfs_keys_free(k);
 }
 
 static void test_diriv(void **s)
 {
 	(void)s;
-	uint8_t iv[17] = { 0 };
+	uint8_t iv[17] = {0};
 
 	assert_int_equal(gcfs_diriv_check(iv, 16), GCFS_EFORMAT);
 	iv[3] = 1;
@@ -208,7 +214,7 @@ static void tamper_blocks(unsigned flags, gcfs_engine e)
 	assert_int_equal(gcfs_block_encrypt(k, 1, fid, p, 4096, c[1]), 0);
 	assert_int_equal(gcfs_block_decrypt(k, 0, fid, c[0], 4128, out), 0);
 	assert_memory_equal(out, p, 4096);
-	static const size_t pos[] = { 0, 15, 16, 31, 32, 2000, 4111, 4112, 4127 };
+	static const size_t pos[] = {0, 15, 16, 31, 32, 2000, 4111, 4112, 4127};
 	for (size_t i = 0; i < sizeof(pos) / sizeof(pos[0]); i++) {
 		memcpy(t, c[0], 4128);
 		t[pos[i]] ^= 0x01;
@@ -281,28 +287,27 @@ static void test_file_errors(void **s)
 	gcfs_keys *k = keys_from_hex(MK, GCFS_FLAGS_DEFAULT, GCFS_ENGINE_AUTO);
 	size_t cl, done;
 	uint8_t *c = make_file(k, 600, &cl), *dst = malloc(600 * 4096), hdr[18];
-	mem_io m = { c, cl, 0 };
-	gcfs_io io = { &m, mem_pread };
+	mem_io m = {c, cl, 0};
+	gcfs_io io = {&m, mem_pread};
 	uint64_t bad = 0;
 	char err[GCFS_ERRBUF];
 	gcfs_file f;
 
 	assert_int_equal(gcfs_file_open(&io, cl, &f, err, sizeof(err)), 0);
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 600 * 4096, 0, 4, &done, &bad, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    gcfs_file_read(k, &io, &f, dst, 600 * 4096, 0, 4, &done, &bad, err, sizeof(err)), 0);
 	/* the earliest bad block wins even when a later thread fails first */
 	c[18 + 5 * 4128 + 100] ^= 1;
 	c[18 + 590 * 4128 + 100] ^= 1;
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 600 * 4096, 0, 4, &done, &bad, err,
-					sizeof(err)),
-			 GCFS_EAUTH);
+	assert_int_equal(
+	    gcfs_file_read(k, &io, &f, dst, 600 * 4096, 0, 4, &done, &bad, err, sizeof(err)),
+	    GCFS_EAUTH);
 	assert_int_equal(bad, 5);
 	assert_int_equal(done, 0);
 	assert_non_null(strstr(err, "block 5"));
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096 * 590, 4096 * 10, 4, &done, &bad,
-					err, sizeof(err)),
-			 GCFS_EAUTH);
+	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096 * 590, 4096 * 10, 4, &done, &bad, err,
+	                                sizeof(err)),
+	                 GCFS_EAUTH);
 	assert_int_equal(bad, 590);
 	/* reads that avoid the bad blocks still work */
 	bad = 999;
@@ -311,21 +316,21 @@ static void test_file_errors(void **s)
 	/* I/O failure and truncation */
 	m.fail_at = 18 + 300 * 4128;
 	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096 * 100, 4096 * 250, 4, &done, &bad,
-					err, sizeof(err)),
-			 GCFS_EIO);
+	                                err, sizeof(err)),
+	                 GCFS_EIO);
 	m.fail_at = 0;
 	m.len = cl - 5000;
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096, 4096 * 599, 1, &done, &bad, err,
-					sizeof(err)),
-			 GCFS_EIO);
+	assert_int_equal(
+	    gcfs_file_read(k, &io, &f, dst, 4096, 4096 * 599, 1, &done, &bad, err, sizeof(err)),
+	    GCFS_EIO);
 	m.len = cl;
 	/* corrupt tail: 1..32 bytes after the last whole block */
 	gcfs_file ft;
 	assert_int_equal(gcfs_file_open(&io, 18 + 2 * 4128 + 20, &ft, err, sizeof(err)), 0);
 	assert_int_equal(ft.plain_size, 2 * 4096 + 1);
-	assert_int_equal(gcfs_file_read(k, &io, &ft, dst, 9000, 0, 1, &done, &bad, err,
-					sizeof(err)),
-			 GCFS_EFORMAT);
+	assert_int_equal(
+	    gcfs_file_read(k, &io, &ft, dst, 9000, 0, 1, &done, &bad, err, sizeof(err)),
+	    GCFS_EFORMAT);
 	assert_int_equal(bad, 2);
 	/* headers: version, zero file ID, short */
 	memcpy(hdr, c, 18);
@@ -339,9 +344,8 @@ static void test_file_errors(void **s)
 	memcpy(c, hdr, 18);
 	c[10] ^= 0x80;
 	assert_int_equal(gcfs_file_open(&io, cl, &f, err, sizeof(err)), 0);
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096, 0, 1, &done, &bad, err,
-					sizeof(err)),
-			 GCFS_EAUTH);
+	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 4096, 0, 1, &done, &bad, err, sizeof(err)),
+	                 GCFS_EAUTH);
 	assert_int_equal(bad, 0);
 	/* empty files */
 	assert_int_equal(gcfs_file_open(&io, 0, &f, err, sizeof(err)), 0);
@@ -349,9 +353,8 @@ static void test_file_errors(void **s)
 	memcpy(c, hdr, 18);
 	assert_int_equal(gcfs_file_open(&io, 18, &f, err, sizeof(err)), 0);
 	assert_true(f.empty);
-	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 100, 0, 1, &done, &bad, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(gcfs_file_read(k, &io, &f, dst, 100, 0, 1, &done, &bad, err, sizeof(err)),
+	                 0);
 	assert_int_equal(done, 0);
 	free(c);
 	free(dst);
@@ -361,13 +364,13 @@ static void test_file_errors(void **s)
 static void test_engine_refusal(void **s)
 {
 	(void)s;
-	uint8_t mk[32] = { 1 };
+	uint8_t mk[32] = {1};
 	gcfs_keys *k = NULL;
 	char err[GCFS_ERRBUF] = "";
 
 	/* Explicit ipsec-mb either works or fails with EUNSUPP, never silently. */
-	int rc = gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT, 255, GCFS_ENGINE_IPSECMB, &k, err,
-			       sizeof(err));
+	int rc =
+	    gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT, 255, GCFS_ENGINE_IPSECMB, &k, err, sizeof(err));
 	if (rc == 0)
 		assert_int_equal(gcfs_keys_engine(k), GCFS_ENGINE_IPSECMB);
 	else
@@ -378,10 +381,10 @@ static void test_engine_refusal(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_passfile_and_hex),
-		cmocka_unit_test(test_bad_names),     cmocka_unit_test(test_diriv),
-		cmocka_unit_test(test_tamper),	      cmocka_unit_test(test_symlink_tamper),
-		cmocka_unit_test(test_file_errors),   cmocka_unit_test(test_engine_refusal),
+	    cmocka_unit_test(test_conf_refusals), cmocka_unit_test(test_passfile_and_hex),
+	    cmocka_unit_test(test_bad_names),     cmocka_unit_test(test_diriv),
+	    cmocka_unit_test(test_tamper),        cmocka_unit_test(test_symlink_tamper),
+	    cmocka_unit_test(test_file_errors),   cmocka_unit_test(test_engine_refusal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

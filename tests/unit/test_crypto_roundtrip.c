@@ -18,8 +18,8 @@ static void test_sizes(void **s)
 {
 	(void)s;
 	static const uint64_t tab[][2] = {
-		{ 0, 0 },	{ 1, 51 },	{ 4095, 4145 },	  { 4096, 4146 },	{ 4097, 4179 },
-		{ 5000, 5082 }, { 8192, 8274 }, { 12289, 12435 }, { 1048583, 1056825 },
+	    {0, 0},       {1, 51},      {4095, 4145},   {4096, 4146},       {4097, 4179},
+	    {5000, 5082}, {8192, 8274}, {12289, 12435}, {1048583, 1056825},
 	};
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		assert_int_equal(gcfs_cipher_size(tab[i][0]), tab[i][1]);
@@ -47,49 +47,49 @@ static void test_conf_create(void **s)
 	gcfs_conf c;
 
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, strlen(pw), 10, GCFS_FLAGS_DEFAULT,
-					  NULL, mk, &json, err, sizeof(err)),
-			 0);
+	                                  NULL, mk, &json, err, sizeof(err)),
+	                 0);
 	assert_true(!strncmp(json, "{\n\t\"Creator\": \"unseal", 21));
 	assert_non_null(strstr(json, "\n\t\"ScryptObject\": {\n\t\t\"Salt\": \""));
-	assert_non_null(strstr(json, "\t\t\"N\": 1024,\n\t\t\"R\": 8,\n\t\t\"P\": 1,\n\t\t\"KeyLen\": 32\n"));
+	assert_non_null(
+	    strstr(json, "\t\t\"N\": 1024,\n\t\t\"R\": 8,\n\t\t\"P\": 1,\n\t\t\"KeyLen\": 32\n"));
 	assert_non_null(strstr(json, "\t\"Version\": 2,\n\t\"FeatureFlags\": [\n\t\t\"HKDF\",\n"
-				     "\t\t\"GCMIV128\",\n\t\t\"DirIV\",\n\t\t\"EMENames\",\n"
-				     "\t\t\"LongNames\",\n\t\t\"Raw64\"\n\t]\n}\n"));
+	                             "\t\t\"GCMIV128\",\n\t\t\"DirIV\",\n\t\t\"EMENames\",\n"
+	                             "\t\t\"LongNames\",\n\t\t\"Raw64\"\n\t]\n}\n"));
 	assert_int_equal(gcfs_conf_parse(json, strlen(json), &c, err, sizeof(err)), 0);
 	assert_int_equal(c.flags, GCFS_FLAGS_DEFAULT);
 	assert_int_equal(c.salt_len, 32);
-	assert_int_equal(gcfs_conf_unwrap(&c, (const uint8_t *)pw, strlen(pw), back, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    gcfs_conf_unwrap(&c, (const uint8_t *)pw, strlen(pw), back, err, sizeof(err)), 0);
 	assert_memory_equal(mk, back, 32);
-	assert_int_equal(gcfs_conf_unwrap(&c, (const uint8_t *)"pa55 worD", 9, back, err,
-					  sizeof(err)),
-			 GCFS_EAUTH);
+	assert_int_equal(
+	    gcfs_conf_unwrap(&c, (const uint8_t *)"pa55 worD", 9, back, err, sizeof(err)),
+	    GCFS_EAUTH);
 	free(json);
 	/* wrap a given key; PlaintextNames layout */
 	memset(fixed, 0x5a, 32);
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, strlen(pw), 10,
-					  GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES,
-					  fixed, mk, &json, err, sizeof(err)),
-			 0);
+	                                  GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES,
+	                                  fixed, mk, &json, err, sizeof(err)),
+	                 0);
 	assert_memory_equal(mk, fixed, 32);
-	assert_non_null(strstr(json, "[\n\t\t\"HKDF\",\n\t\t\"GCMIV128\",\n\t\t\"PlaintextNames\"\n\t]"));
+	assert_non_null(
+	    strstr(json, "[\n\t\t\"HKDF\",\n\t\t\"GCMIV128\",\n\t\t\"PlaintextNames\"\n\t]"));
 	assert_int_equal(gcfs_conf_parse(json, strlen(json), &c, err, sizeof(err)), 0);
-	assert_int_equal(gcfs_conf_unwrap(&c, (const uint8_t *)pw, strlen(pw), back, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    gcfs_conf_unwrap(&c, (const uint8_t *)pw, strlen(pw), back, err, sizeof(err)), 0);
 	assert_memory_equal(back, fixed, 32);
 	free(json);
 	/* refused parameters */
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, 3, 9, GCFS_FLAGS_DEFAULT, NULL, mk,
-					  &json, err, sizeof(err)),
-			 GCFS_EINVAL);
+	                                  &json, err, sizeof(err)),
+	                 GCFS_EINVAL);
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, 3, 21, GCFS_FLAGS_DEFAULT, NULL, mk,
-					  &json, err, sizeof(err)),
-			 GCFS_EINVAL);
+	                                  &json, err, sizeof(err)),
+	                 GCFS_EINVAL);
 	assert_int_not_equal(gcfs_conf_create((const uint8_t *)pw, 3, 10, GCFS_F_DIRIV, NULL, mk,
-					      &json, err, sizeof(err)),
-			     0);
+	                                      &json, err, sizeof(err)),
+	                     0);
 }
 
 /* The real gocryptfs-xray must unwrap what we wrote to the same key. */
@@ -107,8 +107,8 @@ static void test_conf_create_xray(void **s)
 	}
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(gcfs_conf_create((const uint8_t *)"xray pw", 7, 10, GCFS_FLAGS_DEFAULT,
-					  NULL, mk, &json, NULL, 0),
-			 0);
+	                                  NULL, mk, &json, NULL, 0),
+	                 0);
 	PATHF(p, "%s/gocryptfs.conf", dir);
 	fp = fopen(p, "w");
 	assert_non_null(fp);
@@ -143,7 +143,8 @@ static void names_roundtrip(gcfs_engine e)
 		assert_int_equal(is_long, n >= 176); /* spec §5.2 cutoff */
 		if (is_long) {
 			assert_true(gcfs_name_is_longname(out));
-			assert_int_equal(strlen(full), n < 240 ? ((n / 16 + 1) * 16 * 4 + 2) / 3 : 342);
+			assert_int_equal(strlen(full),
+			                 n < 240 ? ((n / 16 + 1) * 16 * 4 + 2) / 3 : 342);
 		}
 		assert_int_equal(gcfs_name_decrypt(k, iv, is_long ? full : out, dec), 0);
 		assert_string_equal(dec, name);
@@ -170,22 +171,22 @@ static void test_longnamemax_and_deterministic(void **s)
 	memset(iv1, 1, 16);
 	memset(iv2, 2, 16);
 	assert_int_equal(gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT | GCFS_F_LONGNAMEMAX, 62,
-				       GCFS_ENGINE_OPENSSL, &k, NULL, 0),
-			 0);
+	                               GCFS_ENGINE_OPENSSL, &k, NULL, 0),
+	                 0);
 	/* 47 B -> 64 chars > 62: hashed; 31 B -> 43 chars: not */
-	assert_int_equal(gcfs_name_encrypt(k, iv1, "0123456789012345678901234567890123456789012345x",
-					   o1, full, &is_long),
-			 0);
+	assert_int_equal(gcfs_name_encrypt(k, iv1,
+	                                   "0123456789012345678901234567890123456789012345x", o1,
+	                                   full, &is_long),
+	                 0);
 	assert_int_equal(is_long, 1);
-	assert_int_equal(gcfs_name_encrypt(k, iv1, "0123456789012345678901234567890", o1, full,
-					   &is_long),
-			 0);
+	assert_int_equal(
+	    gcfs_name_encrypt(k, iv1, "0123456789012345678901234567890", o1, full, &is_long), 0);
 	assert_int_equal(is_long, 0);
 	gcfs_keys_free(k);
 	/* no DirIV: the tweak is zero whatever diriv is passed */
 	assert_int_equal(gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT & ~GCFS_F_DIRIV, 255,
-				       GCFS_ENGINE_OPENSSL, &k, NULL, 0),
-			 0);
+	                               GCFS_ENGINE_OPENSSL, &k, NULL, 0),
+	                 0);
 	assert_int_equal(gcfs_name_encrypt(k, iv1, "same", o1, NULL, NULL), 0);
 	assert_int_equal(gcfs_name_encrypt(k, iv2, "same", o2, NULL, NULL), 0);
 	assert_string_equal(o1, o2);
@@ -199,15 +200,15 @@ static void test_longnamemax_and_deterministic(void **s)
 static void symlinks_for(unsigned flags, gcfs_engine enc_e)
 {
 	gcfs_keys *a = keys_from_hex(MK, flags, enc_e), *b = keys_from_hex(MK, flags, other(enc_e));
-	static const size_t lens[] = { 1, 11, 15, 16, 100, 3000 };
+	static const size_t lens[] = {1, 11, 15, 16, 100, 3000};
 	char t[3001], c[4100], d[4100];
 	size_t ol;
 
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		memset(t, 'L', lens[i]);
 		t[lens[i]] = 0;
-		assert_int_equal(gcfs_symlink_encrypt(a, t, c, gcfs_symlink_cipher_len(lens[i]) + 1),
-				 0);
+		assert_int_equal(
+		    gcfs_symlink_encrypt(a, t, c, gcfs_symlink_cipher_len(lens[i]) + 1), 0);
 		assert_int_equal(strlen(c), gcfs_symlink_cipher_len(lens[i]));
 		assert_int_equal(gcfs_symlink_decrypt(b, c, d, sizeof(d), &ol), 0);
 		assert_int_equal(ol, lens[i]);
@@ -237,8 +238,8 @@ static void file_roundtrip(unsigned flags, gcfs_engine e, size_t plen)
 	uint64_t cl = gcfs_cipher_size(plen);
 	uint8_t *p = malloc(plen + 1), *c = malloc(cl + 1), *d = malloc(plen + 1), fid[16];
 	unsigned seed = (unsigned)plen;
-	mem_io m = { c, cl, 0 };
-	gcfs_io io = { &m, mem_pread };
+	mem_io m = {c, cl, 0};
+	gcfs_io io = {&m, mem_pread};
 	gcfs_file f;
 	size_t done;
 
@@ -256,7 +257,7 @@ static void file_roundtrip(unsigned flags, gcfs_engine e, size_t plen)
 	for (int th = 1; th <= 4; th *= 2) {
 		memset(d, 0, plen + 1);
 		assert_int_equal(gcfs_file_read(b, &io, &f, d, plen, 0, th, &done, NULL, NULL, 0),
-				 0);
+		                 0);
 		assert_int_equal(done, plen);
 		assert_memory_equal(d, p, plen);
 	}
@@ -267,7 +268,7 @@ static void file_roundtrip(unsigned flags, gcfs_engine e, size_t plen)
 		if (i % 3 == 0) /* large tail reads take the threaded path */
 			len = plen - off;
 		assert_int_equal(gcfs_file_read(b, &io, &f, d, len, off, 4, &done, NULL, NULL, 0),
-				 0);
+		                 0);
 		assert_int_equal(done, len);
 		assert_memory_equal(d, p + off, len);
 	}
@@ -281,7 +282,7 @@ static void file_roundtrip(unsigned flags, gcfs_engine e, size_t plen)
 static void test_files(void **s)
 {
 	(void)s;
-	static const size_t lens[] = { 0, 1, 4095, 4096, 4097, 300000, 3 * 1048576 + 5 };
+	static const size_t lens[] = {0, 1, 4095, 4096, 4097, 300000, 3 * 1048576 + 5};
 	int ip = ipsec_usable();
 
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -311,21 +312,21 @@ static void test_engines(void **s)
 	gcfs_keys_free(k);
 	k = keys_from_hex(MK, GCFS_FLAGS_DEFAULT, GCFS_ENGINE_AUTO);
 	assert_int_equal(gcfs_keys_engine(k),
-			 ipsec_usable() ? GCFS_ENGINE_IPSECMB : GCFS_ENGINE_OPENSSL);
+	                 ipsec_usable() ? GCFS_ENGINE_IPSECMB : GCFS_ENGINE_OPENSSL);
 	gcfs_keys_free(k);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_conf_create),
-		cmocka_unit_test(test_conf_create_xray),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_longnamemax_and_deterministic),
-		cmocka_unit_test(test_symlinks),
-		cmocka_unit_test(test_files),
-		cmocka_unit_test(test_engines),
+	    cmocka_unit_test(test_sizes),
+	    cmocka_unit_test(test_conf_create),
+	    cmocka_unit_test(test_conf_create_xray),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_longnamemax_and_deterministic),
+	    cmocka_unit_test(test_symlinks),
+	    cmocka_unit_test(test_files),
+	    cmocka_unit_test(test_engines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,12 +74,12 @@ static inline uint8_t *slurp(const char *path, size_t *len)
 }
 
 /* Skip (not pass) a test when the shared corpus is not there. */
-#define NEED_GOLDEN()                                                              \
-	do {                                                                       \
-		if (access(GOLDEN "/README.md", R_OK)) {                           \
-			fprintf(stderr, "SKIP: golden corpus not found at %s\n", GOLDEN); \
-			skip();                                                    \
-		}                                                                  \
+#define NEED_GOLDEN()                                                                              \
+	do {                                                                                       \
+		if (access(GOLDEN "/README.md", R_OK)) {                                           \
+			fprintf(stderr, "SKIP: golden corpus not found at %s\n", GOLDEN);          \
+			skip();                                                                    \
+		}                                                                                  \
 	} while (0)
 
 /* An in-memory gcfs_io. */
@@ -123,11 +123,11 @@ static inline gcfs_keys *keys_from_hex(const char *hex, unsigned flags, gcfs_eng
 /* ipsec-mb usable here?  Tests print why they skip it. */
 static inline int ipsec_usable(void)
 {
-	uint8_t mk[GCFS_KEY_LEN] = { 1 };
+	uint8_t mk[GCFS_KEY_LEN] = {1};
 	gcfs_keys *k = NULL;
 	char err[GCFS_ERRBUF] = "";
-	int rc = gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT, 255, GCFS_ENGINE_IPSECMB, &k, err,
-			       sizeof(err));
+	int rc =
+	    gcfs_keys_new(mk, GCFS_FLAGS_DEFAULT, 255, GCFS_ENGINE_IPSECMB, &k, err, sizeof(err));
 
 	gcfs_keys_free(k);
 	if (rc)
