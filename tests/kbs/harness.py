@@ -7,6 +7,7 @@
         kbs.url            # base URL for the client, e.g. http://127.0.0.1:41234[/trustee]
         kbs.root           # http://127.0.0.1:41234 (where /_test lives)
         kbs.port
+        kbs.profile        # "p4"
         kbs.faults({"endpoint": "auth", "action": "status", "code": 503})  # dict or list
         kbs.clear_faults()
         kbs.state()        # dict from GET /_test/state
@@ -35,8 +36,9 @@ SYS_PYTHON = "/usr/bin/python3"
 
 
 class KbsServer:
-    def __init__(self, proc, port, base_path, scheme, errlog):
+    def __init__(self, proc, port, base_path, scheme, errlog, profile=None):
         self.proc = proc
+        self.profile = profile
         self.port = port
         self.root = f"{scheme}://127.0.0.1:{port}"
         self.url = self.root + base_path.rstrip("/")
@@ -121,7 +123,7 @@ def start(profile, *args, startup_timeout=20.0):
         raise RuntimeError(f"unexpected first line from test KBS: {text!r}")
     scheme = "https" if _arg_value(args, "--tls-cert") else "http"
     return KbsServer(proc, int(text.split("=", 1)[1]), _arg_value(args, "--base-path"), scheme,
-                     errlog)
+                     errlog, profile)
 
 
 @contextlib.contextmanager
