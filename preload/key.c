@@ -1,0 +1,360 @@
+/* Keys: loaded once per process on first access under the mount (or at load
+ * with UNSEAL_EAGER=1), single-flight across threads.  Sources, first match:
+ *   UNSEAL_KEY_FD            hand-off from a parent shim (UNSEAL_KEY_HANDOFF=1)
+ *   UNSEAL_PASSFILE          password file (first line) -> scrypt unwrap
+ *   UNSEAL_MASTERKEY_FILE    32 raw bytes or 64 hex digits
+ *   UNSEAL_KBS_URL + UNSEAL_KEY_URI  attested fetch via libunseal-kbs.so,
+ *                            UNSEAL_KEY_FORMAT=password (default) | masterkey
+ * A failure is logged once; afterwards every access under the mount gets
+ * EACCES and the process goes on. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "attest/kbs.h"
+#include "preload/shim.h"
+
+#define CONF_MAX (64 * 1024)
+#define SECRET_MAX 4096
+
+enum { KEY_NONE = 0, KEY_OK = 1, KEY_FAILED = 2 };
+
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int key_state; /* KEY_*; written under key_lock */
+static gcfs_keys *key_keys;
+
+/* Master key and secret scratch live in one mlocked, non-dumpable page. */
+struct key_scratch {
+	uint8_t master[GCFS_KEY_LEN];
+	uint8_t secret[SECRET_MAX];
+};
+static struct key_scratch *scratch;
+
+static int scratch_get(void)
+{
+	if (scratch)
+		return 0;
+	scratch = REAL(mmap)(NULL, sizeof(*scratch), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch == MAP_FAILED) {
+		scratch = NULL;
+		return -1;
+	}
+	/* Best effort: RLIMIT_MEMLOCK may be tiny; the page is wiped anyway. */
+	(void)mlock(scratch, sizeof(*scratch));
+	(void)madvise(scratch, sizeof(*scratch), MADV_DONTDUMP);
+	return 0;
+}
+
+static void scratch_wipe(void)
+{
+	if (scratch)
+		gcfs_wipe(scratch, sizeof(*scratch));
+}
+
+/* Whole small file into buf; returns length or -1 with errno. */
+static ssize_t slurp(const char *path, void *buf, size_t cap)
+{
+	int fd = REAL(open)(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -1;
+	while (got < cap) {
+		ssize_t n = REAL(read)(fd, (char *)buf + got, cap - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	REAL(close)(fd);
+	return (ssize_t)got;
+}
+
+static int conf_load(gcfs_conf *conf, char *why, size_t whylen)
+{
+	char path[PATH_MAX + 32];
+	char *json = malloc(CONF_MAX);
+	char err[GCFS_ERRBUF] = "";
+	ssize_t n;
+	int rc;
+
+	if (!json) {
+		shim_fmt(why, whylen, "out of memory");
+		return -1;
+	}
+	shim_fmt(path, sizeof(path), "%s/%s", shim_cfg.cipher, GCFS_CONF_NAME);
+	n = slurp(path, json, CONF_MAX);
+	if (n < 0) {
+		shim_fmt(why, whylen, "%s: %s", path, strerror(errno));
+		free(json);
+		return -1;
+	}
+	rc = gcfs_conf_parse(json, (size_t)n, conf, err, sizeof(err));
+	free(json);
+	if (rc) {
+		shim_fmt(why, whylen, "%s: %s", path, err[0] ? err : gcfs_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* A password (first line semantics already applied) -> master. */
+static int from_password(const gcfs_conf *conf, const uint8_t *pw, size_t len, char *why,
+			 size_t whylen)
+{
+	char err[GCFS_ERRBUF] = "";
+	int rc = gcfs_conf_unwrap(conf, pw, len, scratch->master, err, sizeof(err));
+
+	if (rc) {
+		shim_fmt(why, whylen, "%s",
+			 rc == GCFS_EAUTH ? "wrong password or corrupt gocryptfs.conf"
+					  : (err[0] ? err : gcfs_strerror(rc)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Secret bytes in scratch->secret -> master, by format. */
+static int from_secret(const gcfs_conf *conf, size_t len, int is_password, char *why,
+		       size_t whylen)
+{
+	if (is_password) {
+		long pl = gcfs_passfile_first_line(scratch->secret, len);
+
+		if (pl <= 0) {
+			shim_fmt(why, whylen, "empty password");
+			return -1;
+		}
+		return from_password(conf, scratch->secret, (size_t)pl, why, whylen);
+	}
+	if (len == GCFS_KEY_LEN) {
+		memcpy(scratch->master, scratch->secret, GCFS_KEY_LEN);
+		return 0;
+	}
+	if (gcfs_masterkey_parse((const char *)scratch->secret, len, scratch->master)) {
+		shim_fmt(why, whylen, "master key is neither 32 raw bytes nor 64 hex digits");
+		return -1;
+	}
+	return 0;
+}
+
+static int from_file(const gcfs_conf *conf, const char *path, int is_password, char *why,
+		     size_t whylen)
+{
+	ssize_t n = slurp(path, scratch->secret, SECRET_MAX);
+
+	if (n < 0) {
+		shim_fmt(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return from_secret(conf, (size_t)n, is_password, why, whylen);
+}
+
+static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
+{
+	const char *fmt = getenv("UNSEAL_KEY_FORMAT");
+	kbs_config cfg = {.url = getenv("UNSEAL_KBS_URL"), .key_uri = getenv("UNSEAL_KEY_URI")};
+	kbs_result res = {0};
+	char err[512] = "";
+	char path[PATH_MAX];
+	Dl_info info;
+	void *h;
+	kbs_fetch_fn fetch;
+	kbs_free_fn release;
+	int rc, is_pw = !fmt || strcmp(fmt, "masterkey") != 0;
+
+	/* Load the client from our own directory; libcurl stays out of
+	 * processes that never use KBS. */
+	if (!dladdr((void *)from_kbs, &info) || !info.dli_fname) {
+		shim_fmt(why, whylen, "cannot locate libunseal.so");
+		return -1;
+	}
+	shim_fmt(path, sizeof(path), "%s", info.dli_fname);
+	shim_fmt(path + strlen(dirname(path)), sizeof(path) - strlen(path), "/libunseal-kbs.so");
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		shim_fmt(why, whylen, "%s", dlerror());
+		return -1;
+	}
+	fetch = (kbs_fetch_fn)dlsym(h, KBS_FETCH_SYM);
+	release = (kbs_free_fn)dlsym(h, KBS_FREE_SYM);
+	if (!fetch || !release) {
+		shim_fmt(why, whylen, "%s: missing kbs_fetch", path);
+		return -1;
+	}
+	rc = fetch(&cfg, &res, err, sizeof(err));
+	if (rc) {
+		shim_fmt(why, whylen, "kbs: %s", err[0] ? err : "fetch failed");
+		return -1;
+	}
+	if (res.secret_len > SECRET_MAX) {
+		release(&res);
+		shim_fmt(why, whylen, "kbs: secret too large");
+		return -1;
+	}
+	memcpy(scratch->secret, res.secret, res.secret_len);
+	rc = from_secret(conf, res.secret_len, is_pw, why, whylen);
+	release(&res);
+	return rc;
+}
+
+/* UNSEAL_KEY_FD: a sealed 32-byte memfd left open by a parent shim. */
+static int from_handoff(void)
+{
+	const char *s = getenv("UNSEAL_KEY_FD");
+	int fd, seals;
+	char *end;
+
+	if (!s || !*s)
+		return -1;
+	fd = (int)strtol(s, &end, 10);
+	if (*end || fd < 0)
+		return -1;
+	seals = REAL(fcntl)(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_WRITE))
+		return -1;
+	if (REAL(pread)(fd, scratch->master, GCFS_KEY_LEN, 0) != GCFS_KEY_LEN)
+		return -1;
+	return 0;
+}
+
+/* UNSEAL_KEY_HANDOFF=1: leave the master key in a sealed memfd that survives
+ * exec, so exec'd children skip the fetch.  The fd number (never the key)
+ * goes into the environment. */
+static void handoff_publish(void)
+{
+	const char *on = getenv("UNSEAL_KEY_HANDOFF");
+	char num[16];
+	int fd;
+
+	if (!on || strcmp(on, "1") != 0 || getenv("UNSEAL_KEY_FD"))
+		return;
+	fd = memfd_create("unseal-key", MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return;
+	if (write(fd, scratch->master, GCFS_KEY_LEN) != GCFS_KEY_LEN ||
+	    REAL(fcntl)(fd, F_ADD_SEALS,
+			F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		REAL(close)(fd);
+		return;
+	}
+	shim_fmt(num, sizeof(num), "%d", fd);
+	setenv("UNSEAL_KEY_FD", num, 1);
+}
+
+static int key_load(char *why, size_t whylen)
+{
+	const char *pass = getenv("UNSEAL_PASSFILE");
+	const char *mkf = getenv("UNSEAL_MASTERKEY_FILE");
+	const char *kbs = getenv("UNSEAL_KEY_URI");
+	char err[GCFS_ERRBUF] = "";
+	gcfs_engine eng;
+	gcfs_conf conf;
+	int rc;
+
+	if (scratch_get()) {
+		shim_fmt(why, whylen, "out of memory");
+		return -1;
+	}
+	if (conf_load(&conf, why, whylen))
+		return -1;
+	if (gcfs_engine_parse(getenv("UNSEAL_CRYPTO"), &eng)) {
+		shim_fmt(why, whylen, "UNSEAL_CRYPTO: unknown engine");
+		return -1;
+	}
+	if (!from_handoff())
+		rc = 0;
+	else if (pass && *pass)
+		rc = from_file(&conf, pass, 1, why, whylen);
+	else if (mkf && *mkf)
+		rc = from_file(&conf, mkf, 0, why, whylen);
+	else if (kbs && *kbs)
+		rc = from_kbs(&conf, why, whylen);
+	else {
+		shim_fmt(why, whylen,
+			 "no key source (set UNSEAL_PASSFILE, UNSEAL_MASTERKEY_FILE or "
+			 "UNSEAL_KBS_URL+UNSEAL_KEY_URI)");
+		rc = -1;
+	}
+	if (rc == 0) {
+		handoff_publish();
+		rc = gcfs_keys_new(scratch->master, conf.flags, conf.longname_max, eng, &key_keys,
+				   err, sizeof(err));
+		if (rc) {
+			shim_fmt(why, whylen, "%s", err[0] ? err : gcfs_strerror(rc));
+			rc = -1;
+		}
+	}
+	scratch_wipe();
+	gcfs_wipe(&conf, sizeof(conf));
+	return rc;
+}
+
+const gcfs_keys *shim_keys(void)
+{
+	char why[768];
+
+	if (__builtin_expect(key_state == KEY_OK, 1))
+		return key_keys;
+	if (key_state == KEY_FAILED || shim_foreign()) {
+		errno = EACCES;
+		return NULL;
+	}
+	/* Key loading runs OpenSSL and maybe libcurl: their own file accesses
+	 * must pass through. Signals stay deliverable (scrypt/KBS are slow). */
+	pthread_mutex_lock(&key_lock);
+	if (key_state == KEY_NONE) {
+		shim_busy++;
+		why[0] = 0;
+		key_state = key_load(why, sizeof(why)) ? KEY_FAILED : KEY_OK;
+		shim_busy--;
+		if (key_state == KEY_FAILED)
+			shim_log(SHIM_LOG_ERROR, "unseal: key: %s: %s", shim_cfg.mount, why);
+		else
+			shim_log(SHIM_LOG_INFO, "unseal: key: %s: loaded (engine %s)",
+				 shim_cfg.mount, gcfs_engine_name(gcfs_keys_engine(key_keys)));
+	}
+	pthread_mutex_unlock(&key_lock);
+	if (key_state != KEY_OK) {
+		errno = EACCES;
+		return NULL;
+	}
+	return key_keys;
+}
+
+void shim_keys_atexit(void)
+{
+	if (key_state == KEY_OK && !shim_foreign()) {
+		gcfs_keys *k = key_keys;
+
+		key_state = KEY_FAILED;
+		key_keys = NULL;
+		gcfs_keys_free(k);
+	}
+	scratch_wipe();
+}
+
+void shim_key_atfork_prepare(void)
+{
+	pthread_mutex_lock(&key_lock);
+}
+
+void shim_key_atfork_parent(void)
+{
+	pthread_mutex_unlock(&key_lock);
+}
+
+void shim_key_atfork_child(void)
+{
+	/* fork children keep the derived keys (same memory image). */
+	pthread_mutex_unlock(&key_lock);
+}

@@ -1,0 +1,248 @@
+/* Mutations under the mount: the view is read-only, so EROFS — after the
+ * lookup errors the kernel would give first (ENOENT for a missing name,
+ * EEXIST when creating an existing one, ENOENT/ENOTDIR on the way). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "preload/shim.h"
+
+enum { M_EXIST, M_CREATE, M_ANY };
+
+/* Returns the path to hand to the real call (original or redirected), or
+ * NULL with errno set when the call must fail. */
+static const char *mut(int dirfd, const char *path, int how, int nofollow, struct shim_res *r)
+{
+	switch (shim_resolve(dirfd, path, nofollow ? SHIM_R_NOFOLLOW : 0, r)) {
+	case SHIM_PASS:
+		return path;
+	case SHIM_REAL:
+		return r->cpath;
+	case SHIM_FAIL:
+		errno = r->err;
+		return NULL;
+	}
+	SHIM_DBG("unseal: write: %s: read-only", r->vpath);
+	if (how == M_EXIST && !r->exists)
+		errno = ENOENT;
+	else if (how == M_CREATE && r->exists)
+		errno = EEXIST;
+	else
+		errno = EROFS;
+	return NULL;
+}
+
+/* The dirfd to use with what mut() returned. */
+#define DFD(d, p, orig) ((p) == (orig) ? (d) : AT_FDCWD)
+
+#define MUT(d, path, how, nf, call)                                                              \
+	do {                                                                                     \
+		struct shim_res r_;                                                              \
+		const char *P = mut(d, path, how, nf, &r_);                                      \
+		if (!P)                                                                          \
+			return -1;                                                               \
+		return call;                                                                     \
+	} while (0)
+
+SHIM_EXPORT int unlink(const char *p)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(unlink)(P));
+}
+
+SHIM_EXPORT int unlinkat(int d, const char *p, int fl)
+{
+	MUT(d, p, M_EXIST, 1, REAL(unlinkat)(DFD(d, P, p), P, fl));
+}
+
+SHIM_EXPORT int rmdir(const char *p)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(rmdir)(P));
+}
+
+SHIM_EXPORT int mkdir(const char *p, mode_t m)
+{
+	MUT(AT_FDCWD, p, M_CREATE, 1, REAL(mkdir)(P, m));
+}
+
+SHIM_EXPORT int mkdirat(int d, const char *p, mode_t m)
+{
+	MUT(d, p, M_CREATE, 1, REAL(mkdirat)(DFD(d, P, p), P, m));
+}
+
+SHIM_EXPORT int mknod(const char *p, mode_t m, dev_t dev)
+{
+	MUT(AT_FDCWD, p, M_CREATE, 1, REAL(mknod)(P, m, dev));
+}
+
+SHIM_EXPORT int mknodat(int d, const char *p, mode_t m, dev_t dev)
+{
+	MUT(d, p, M_CREATE, 1, REAL(mknodat)(DFD(d, P, p), P, m, dev));
+}
+
+SHIM_EXPORT int mkfifo(const char *p, mode_t m)
+{
+	MUT(AT_FDCWD, p, M_CREATE, 1, REAL(mkfifo)(P, m));
+}
+
+SHIM_EXPORT int mkfifoat(int d, const char *p, mode_t m)
+{
+	MUT(d, p, M_CREATE, 1, REAL(mkfifoat)(DFD(d, P, p), P, m));
+}
+
+SHIM_EXPORT int symlink(const char *t, const char *p)
+{
+	MUT(AT_FDCWD, p, M_CREATE, 1, REAL(symlink)(t, P));
+}
+
+SHIM_EXPORT int symlinkat(const char *t, int d, const char *p)
+{
+	MUT(d, p, M_CREATE, 1, REAL(symlinkat)(t, DFD(d, P, p), P));
+}
+
+SHIM_EXPORT int truncate(const char *p, off_t len)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(truncate)(P, len));
+}
+
+SHIM_EXPORT int truncate64(const char *p, off64_t len)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(truncate64)(P, len));
+}
+
+SHIM_EXPORT int chmod(const char *p, mode_t m)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(chmod)(P, m));
+}
+
+SHIM_EXPORT int fchmodat(int d, const char *p, mode_t m, int fl)
+{
+	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(fchmodat)(DFD(d, P, p), P, m, fl));
+}
+
+SHIM_EXPORT int chown(const char *p, uid_t u, gid_t g)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(chown)(P, u, g));
+}
+
+SHIM_EXPORT int lchown(const char *p, uid_t u, gid_t g)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(lchown)(P, u, g));
+}
+
+SHIM_EXPORT int fchownat(int d, const char *p, uid_t u, gid_t g, int fl)
+{
+	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(fchownat)(DFD(d, P, p), P, u, g, fl));
+}
+
+SHIM_EXPORT int utime(const char *p, const struct utimbuf *t)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(utime)(P, t));
+}
+
+SHIM_EXPORT int utimes(const char *p, const struct timeval t[2])
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(utimes)(P, t));
+}
+
+SHIM_EXPORT int lutimes(const char *p, const struct timeval t[2])
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(lutimes)(P, t));
+}
+
+SHIM_EXPORT int futimesat(int d, const char *p, const struct timeval t[2])
+{
+	MUT(d, p, M_EXIST, 0, REAL(futimesat)(DFD(d, P, p), P, t));
+}
+
+SHIM_EXPORT int utimensat(int d, const char *p, const struct timespec t[2], int fl)
+{
+	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(utimensat)(DFD(d, P, p), P, t, fl));
+}
+
+SHIM_EXPORT int setxattr(const char *p, const char *n, const void *v, size_t s, int fl)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(setxattr)(P, n, v, s, fl));
+}
+
+SHIM_EXPORT int lsetxattr(const char *p, const char *n, const void *v, size_t s, int fl)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(lsetxattr)(P, n, v, s, fl));
+}
+
+SHIM_EXPORT int removexattr(const char *p, const char *n)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(removexattr)(P, n));
+}
+
+SHIM_EXPORT int lremovexattr(const char *p, const char *n)
+{
+	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(lremovexattr)(P, n));
+}
+
+/* ---- two-path operations ---- */
+
+static int two(int d1, const char *p1, int d2, const char *p2, int create2, const char **o1,
+	       const char **o2)
+{
+	struct shim_res r1, r2;
+	const char *a = mut(d1, p1, M_EXIST, 1, &r1);
+	int e1 = errno;
+	const char *b;
+
+	/* A virtual source fails first, with its own errno. */
+	if (!a) {
+		errno = e1;
+		return -1;
+	}
+	b = mut(d2, p2, create2 ? M_CREATE : M_ANY, 1, &r2);
+	if (!b)
+		return -1;
+	/* Redirected paths must outlive r1/r2: only happens on REAL, copy. */
+	*o1 = a == p1 ? p1 : strdup(a);
+	*o2 = b == p2 ? p2 : strdup(b);
+	return 0;
+}
+
+#define TWO(d1, p1, d2, p2, create2, call)                                                       \
+	do {                                                                                     \
+		const char *A, *B;                                                               \
+		int rc_, e_;                                                                     \
+		if (two(d1, p1, d2, p2, create2, &A, &B))                                        \
+			return -1;                                                               \
+		rc_ = call;                                                                      \
+		e_ = errno;                                                                      \
+		if (A != p1)                                                                     \
+			free((void *)A);                                                         \
+		if (B != p2)                                                                     \
+			free((void *)B);                                                         \
+		errno = e_;                                                                      \
+		return rc_;                                                                      \
+	} while (0)
+
+SHIM_EXPORT int rename(const char *a, const char *b)
+{
+	TWO(AT_FDCWD, a, AT_FDCWD, b, 0, REAL(rename)(A, B));
+}
+
+SHIM_EXPORT int renameat(int d1, const char *a, int d2, const char *b)
+{
+	TWO(d1, a, d2, b, 0, REAL(renameat)(DFD(d1, A, a), A, DFD(d2, B, b), B));
+}
+
+SHIM_EXPORT int renameat2(int d1, const char *a, int d2, const char *b, unsigned fl)
+{
+	TWO(d1, a, d2, b, 0, REAL(renameat2)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
+}
+
+SHIM_EXPORT int link(const char *a, const char *b)
+{
+	TWO(AT_FDCWD, a, AT_FDCWD, b, 1, REAL(link)(A, B));
+}
+
+SHIM_EXPORT int linkat(int d1, const char *a, int d2, const char *b, int fl)
+{
+	TWO(d1, a, d2, b, 1, REAL(linkat)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
+}
