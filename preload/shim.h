@@ -102,6 +102,9 @@ int shim_proc_fd_subst(const char *path, char *out, size_t cap);
 void shim_cwd_set_virtual(const char *vpath);
 void shim_cwd_set_real(void);
 int shim_cwd_get_virtual(char *out, size_t cap); /* 1 if the cwd is virtual */
+/* Base for relative paths: 1 and out set if the cwd is virtual (*virt = 1)
+ * or a real ancestor of the mount (*virt = 0); 0: relative paths pass. */
+int shim_cwd_base(char *out, size_t cap, int *virt);
 
 void shim_path_atfork_prepare(void);
 void shim_path_atfork_parent(void);
