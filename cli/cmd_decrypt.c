@@ -270,7 +270,7 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 	}
 	d.k = k;
 	d.tmp = tmp;
-	d.prog = cli_progress_new(VERB, cli_tree_bytes(cdir, 1), quiet);
+	d.prog = cli_progress_new(VERB, cdir, 1, quiet);
 	rc = cli_walk(k, cdir, &ops, &d);
 	cli_progress_end(d.prog);
 	gcfs_keys_free(k);

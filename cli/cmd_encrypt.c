@@ -430,7 +430,7 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 		rc = -1;
 		goto out;
 	}
-	e.prog = cli_progress_new(VERB, cli_tree_bytes(plain, 0), quiet);
+	e.prog = cli_progress_new(VERB, plain, 0, quiet);
 	rc = build(&e, plain, tmp, json);
 	cli_progress_end(e.prog);
 	if (rc == 0 && cli_commit_dir(tmp, cdir, 0) < 0) {

@@ -136,7 +136,7 @@ static int run(const char *cdir, const cli_keyopt *ko, int nthreads, int quiet)
 	if ((rc = cli_unlock(VERB, cdir, ko, &conf, &k)))
 		return rc;
 	v.k = k;
-	v.prog = cli_progress_new(VERB, cli_tree_bytes(cdir, 1), quiet);
+	v.prog = cli_progress_new(VERB, cdir, 1, quiet);
 	rc = cli_walk(k, cdir, &ops, &v);
 	cli_progress_end(v.prog);
 	gcfs_keys_free(k);

@@ -54,7 +54,9 @@ uint64_t cli_tree_bytes(const char *path, int cipher_sizes);
 
 /* ---- progress (progress.c): stderr, only when it is a TTY ---- */
 typedef struct cli_progress cli_progress;
-cli_progress *cli_progress_new(const char *verb, uint64_t total, int quiet);
+/* NULL (a no-op bar) if quiet or stderr is no TTY; else the total is the
+ * sum of the regular files under tree (as plaintext sizes if cipher). */
+cli_progress *cli_progress_new(const char *verb, const char *tree, int cipher, int quiet);
 void cli_progress_add(cli_progress *p, uint64_t bytes);
 void cli_progress_end(cli_progress *p);
 

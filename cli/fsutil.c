@@ -256,13 +256,15 @@ int cli_path_within(const char *inner, const char *outer)
 
 char *cli_tmp_sibling(const char *final)
 {
-	char *t;
-	size_t n = strlen(final);
+	/* The absolute form: "." or "dir/" must still give a true sibling. */
+	char *abs = cli_abspath(final), *t;
+	int n;
 
-	/* Strip trailing slashes so the temp dir is a sibling, not a child. */
-	while (n > 1 && final[n - 1] == '/')
-		n--;
-	if (asprintf(&t, "%.*s.unseal-tmp-XXXXXX", (int)n, final) < 0)
+	if (!abs)
+		return NULL;
+	n = asprintf(&t, "%s.unseal-tmp-XXXXXX", abs);
+	free(abs);
+	if (n < 0)
 		return NULL;
 	if (!mkdtemp(t)) {
 		int e = errno;
@@ -274,7 +276,7 @@ char *cli_tmp_sibling(const char *final)
 	return t;
 }
 
-int cli_commit_dir(const char *tmp, const char *final, int replace)
+static int commit_abs(const char *tmp, const char *final, int replace)
 {
 	struct stat st;
 
@@ -296,13 +298,33 @@ int cli_commit_dir(const char *tmp, const char *final, int replace)
 	return cli_rm_rf(tmp);
 }
 
+int cli_commit_dir(const char *tmp, const char *final, int replace)
+{
+	char *abs = cli_abspath(final);
+	int rc, e;
+
+	if (!abs)
+		return -1;
+	rc = commit_abs(tmp, abs, replace);
+	e = errno;
+	free(abs);
+	errno = e;
+	return rc;
+}
+
 static uint64_t tree_sum;
 static int tree_cipher;
 
 static int tree_cb(const char *p, const struct stat *st, int type, struct FTW *f)
 {
-	(void)p;
-	(void)f;
+	const char *n = p + f->base;
+	size_t len = strlen(n);
+
+	/* gocryptfs metadata is not part of the plaintext being counted. */
+	if (tree_cipher && !strncmp(n, "gocryptfs.", 10) &&
+	    (!strcmp(n, GCFS_CONF_NAME) || !strcmp(n, GCFS_DIRIV_NAME) ||
+	     (len > 5 && !strcmp(n + len - 5, ".name"))))
+		return 0;
 	if (type == FTW_F && S_ISREG(st->st_mode))
 		tree_sum += tree_cipher ? gcfs_plain_size((uint64_t)st->st_size)
 					: (uint64_t)st->st_size;

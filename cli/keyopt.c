@@ -45,17 +45,19 @@ static long tty_prompt(const char *prompt, uint8_t *buf, size_t cap)
 	long n;
 	int have_tio = tcgetattr(STDIN_FILENO, &old) == 0;
 
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* Echo off before the prompt shows, and TCSANOW: whatever is typed
+	 * once the prompt is visible must not be flushed away. */
 	if (have_tio) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		quiet.c_lflag |= ECHONL;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	n = read_line(STDIN_FILENO, buf, cap);
 	if (have_tio)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
 	return n;
 }
 

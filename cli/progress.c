@@ -33,17 +33,18 @@ static void human(char *out, size_t cap, double b)
 	snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, unit[i]);
 }
 
-cli_progress *cli_progress_new(const char *verb, uint64_t total, int quiet)
+cli_progress *cli_progress_new(const char *verb, const char *tree, int cipher, int quiet)
 {
 	cli_progress *p;
 
+	/* Decide before sizing the tree: that walk is wasted without a TTY. */
 	if (quiet || !isatty(STDERR_FILENO))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->verb = verb;
-	p->total = total;
+	p->total = cli_tree_bytes(tree, cipher);
 	p->start = p->last = now_s();
 	return p;
 }
