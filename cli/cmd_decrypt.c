@@ -25,17 +25,18 @@ struct dec {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: unseal decrypt [options] CIPHER_DIR OUT_DIR\n"
-		   "Decrypt a gocryptfs v2 cipher directory into OUT_DIR.\n\n"
-		   "  --passfile F        password = first line of F\n"
-		   "  --masterkey-file F  hex master key (dashes allowed) instead of a password\n"
-		   "                      (neither: prompt on the terminal, or first line of stdin)\n"
-		   "  --threads N         decryption threads (default: all cores)\n"
-		   "  --force             replace an existing non-empty OUT_DIR (atomically)\n"
-		   "  --quiet             no progress bar\n"
-		   "  -h, --help          this help\n"
-		   "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
-		   "Exit: 0 ok, 1 failure, 2 usage.\n");
+	fprintf(f,
+	        "Usage: unseal decrypt [options] CIPHER_DIR OUT_DIR\n"
+	        "Decrypt a gocryptfs v2 cipher directory into OUT_DIR.\n\n"
+	        "  --passfile F        password = first line of F\n"
+	        "  --masterkey-file F  hex master key (dashes allowed) instead of a password\n"
+	        "                      (neither: prompt on the terminal, or first line of stdin)\n"
+	        "  --threads N         decryption threads (default: all cores)\n"
+	        "  --force             replace an existing non-empty OUT_DIR (atomically)\n"
+	        "  --quiet             no progress bar\n"
+	        "  -h, --help          this help\n"
+	        "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
+	        "Exit: 0 ok, 1 failure, 2 usage.\n");
 }
 
 static void out_err(struct dec *d, const char *ppath, const char *cause)
@@ -51,7 +52,7 @@ static void out_err(struct dec *d, const char *ppath, const char *cause)
 /* Set mode and times from the cipher entry (gocryptfs keeps them 1:1). */
 static int finish_meta(int fd, const struct stat *st)
 {
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
 
 	if (fchmod(fd, st->st_mode & 07777) < 0)
 		return -1;
@@ -66,7 +67,7 @@ static int dir_pre(void *u, cli_node *n)
 		n->user_fd = open(d->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	} else if (mkdirat(n->parent->user_fd, n->pname, 0700) == 0) {
 		n->user_fd = openat(n->parent->user_fd, n->pname,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (n->user_fd < 0) {
 		out_err(d, n->ppath, strerror(errno));
@@ -135,19 +136,19 @@ static int do_file(struct dec *d, cli_node *n)
 		return -1;
 	}
 	d->outfd = openat(n->parent->user_fd, n->pname,
-			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (d->outfd < 0) {
 		out_err(d, n->ppath, strerror(errno));
 		close(in);
 		return -1;
 	}
 	rc = cli_decrypt_fd(d->k, in, (uint64_t)n->st.st_size, d->nthreads, d->prog, sink_write, d,
-			    &bb, err, sizeof(err));
+	                    &bb, err, sizeof(err));
 	close(in);
 	if (rc < 0)
 		report_block(n, rc, bb, err);
 	else if (rc > 0 || ftruncate(d->outfd, (off_t)gcfs_plain_size((uint64_t)n->st.st_size)) ||
-		 finish_meta(d->outfd, &n->st))
+	         finish_meta(d->outfd, &n->st))
 		out_err(d, n->ppath, strerror(errno));
 	if (close(d->outfd) < 0 && rc == 0)
 		rc = -1;
@@ -158,7 +159,7 @@ static int do_symlink(struct dec *d, cli_node *n)
 {
 	char err[GCFS_ERRBUF] = "";
 	char *target;
-	struct timespec ts[2] = { n->st.st_atim, n->st.st_mtim };
+	struct timespec ts[2] = {n->st.st_atim, n->st.st_mtim};
 	int rc = cli_symlink_read(d->k, n->dirfd, n->cname, &target, err, sizeof(err));
 
 	if (rc < 0) {
@@ -195,8 +196,7 @@ static int leaf(void *u, cli_node *n)
 	return 0;
 }
 
-static int bad(void *u, const char *cpath, const char *ppath, const char *what,
-	       const char *cause)
+static int bad(void *u, const char *cpath, const char *ppath, const char *what, const char *cause)
 {
 	(void)u;
 	(void)ppath;
@@ -218,7 +218,7 @@ static int check_out(const char *out, int force)
 	if (force || (S_ISDIR(st.st_mode) && cli_dir_is_empty(out) == 1))
 		return 0;
 	cli_err(VERB, out, "%s (use --force to replace it)",
-		S_ISDIR(st.st_mode) ? "directory is not empty" : "exists and is not a directory");
+	        S_ISDIR(st.st_mode) ? "directory is not empty" : "exists and is not a directory");
 	return -1;
 }
 
@@ -244,10 +244,10 @@ static int check_nesting(const char *cdir, const char *out)
 }
 
 static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthreads, int force,
-	       int quiet)
+               int quiet)
 {
-	static const cli_walk_ops ops = { dir_pre, dir_post, leaf, bad };
-	struct dec d = { .out = out, .nthreads = nthreads, .outfd = -1 };
+	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
+	struct dec d = {.out = out, .nthreads = nthreads, .outfd = -1};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;
 	char *tmp;
@@ -264,7 +264,7 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 	tmp = cli_tmp_sibling(out);
 	if (!tmp) {
 		cli_err(VERB, out, "cannot create a temporary directory next to it: %s",
-			strerror(errno));
+		        strerror(errno));
 		gcfs_keys_free(k);
 		return CLI_EXIT_FAIL;
 	}
@@ -287,15 +287,15 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 int cli_decrypt_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "passfile", required_argument, NULL, 'p' },
-		{ "masterkey-file", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"passfile", required_argument, NULL, 'p'},
+	    {"masterkey-file", required_argument, NULL, 'm'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	cli_keyopt ko = { 0 };
+	cli_keyopt ko = {0};
 	int force = 0, quiet = 0, c;
 	long nthreads = cli_default_threads();
 
@@ -311,7 +311,7 @@ int cli_decrypt_main(int argc, char **argv)
 		case 't':
 			if (cli_parse_int(optarg, 1, 1024, &nthreads) < 0)
 				return cli_usage_err(VERB, "--threads: not a number in 1..1024: %s",
-						     optarg);
+				                     optarg);
 			break;
 		case 'f':
 			force = 1;

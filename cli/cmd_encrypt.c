@@ -24,17 +24,18 @@ struct enc {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: unseal encrypt [options] PLAIN_DIR CIPHER_DIR\n"
-		   "Encrypt PLAIN_DIR into a new gocryptfs v2 cipher dir (missing or empty).\n\n"
-		   "  --passfile F        password = first line of F\n"
-		   "                      (else: asked twice on the terminal, or stdin's first line)\n"
-		   "  --masterkey-file F  use this hex master key instead of a random one\n"
-		   "                      (the password still wraps it in gocryptfs.conf)\n"
-		   "  --scryptn LOG2N     scrypt cost 2^LOG2N, 10..28 (default 16, like gocryptfs)\n"
-		   "  --plaintextnames    do not encrypt names and symlink targets\n"
-		   "  --quiet             no progress bar\n"
-		   "  -h, --help          this help\n"
-		   "Exit: 0 ok, 1 failure, 2 usage.\n");
+	fprintf(f,
+	        "Usage: unseal encrypt [options] PLAIN_DIR CIPHER_DIR\n"
+	        "Encrypt PLAIN_DIR into a new gocryptfs v2 cipher dir (missing or empty).\n\n"
+	        "  --passfile F        password = first line of F\n"
+	        "                      (else: asked twice on the terminal, or stdin's first line)\n"
+	        "  --masterkey-file F  use this hex master key instead of a random one\n"
+	        "                      (the password still wraps it in gocryptfs.conf)\n"
+	        "  --scryptn LOG2N     scrypt cost 2^LOG2N, 10..28 (default 16, like gocryptfs)\n"
+	        "  --plaintextnames    do not encrypt names and symlink targets\n"
+	        "  --quiet             no progress bar\n"
+	        "  -h, --help          this help\n"
+	        "Exit: 0 ok, 1 failure, 2 usage.\n");
 }
 
 static char *join(const char *a, const char *b)
@@ -90,7 +91,7 @@ static int block_is_hole(struct holes *h, off_t b)
 
 /* Encrypt one batch [off, off+len) of plaintext; writes each non-hole block. */
 static int enc_batch(struct enc *e, struct holes *h, int out, const uint8_t *fid,
-		     const uint8_t *plain, size_t len, uint64_t off, uint8_t *cbuf)
+                     const uint8_t *plain, size_t len, uint64_t off, uint8_t *cbuf)
 {
 	for (size_t i = 0; i < len; i += GCFS_BLOCK_PLAIN) {
 		size_t n = len - i < GCFS_BLOCK_PLAIN ? len - i : GCFS_BLOCK_PLAIN;
@@ -103,7 +104,7 @@ static int enc_batch(struct enc *e, struct holes *h, int out, const uint8_t *fid
 			return -1;
 		}
 		if (cli_pwrite_all(out, cbuf, n + GCFS_BLOCK_OVERHEAD,
-				   (off_t)(GCFS_HEADER_LEN + bno * GCFS_BLOCK_CIPHER)) < 0)
+		                   (off_t)(GCFS_HEADER_LEN + bno * GCFS_BLOCK_CIPHER)) < 0)
 			return -1;
 	}
 	return 0;
@@ -113,7 +114,7 @@ static int enc_contents(struct enc *e, int in, int out, uint64_t size)
 {
 	uint8_t hdr[GCFS_HEADER_LEN], fid[GCFS_FILEID_LEN];
 	uint8_t *pbuf = malloc(BATCH_BLOCKS * GCFS_BLOCK_PLAIN), *cbuf = malloc(GCFS_BLOCK_CIPHER);
-	struct holes h = { .fd = in };
+	struct holes h = {.fd = in};
 	uint64_t off = 0;
 	int rc = -1;
 
@@ -124,8 +125,8 @@ static int enc_contents(struct enc *e, int in, int out, uint64_t size)
 		goto out;
 	while (off < size) {
 		size_t want = size - off < BATCH_BLOCKS * GCFS_BLOCK_PLAIN
-				      ? (size_t)(size - off)
-				      : BATCH_BLOCKS * GCFS_BLOCK_PLAIN;
+		                  ? (size_t)(size - off)
+		                  : BATCH_BLOCKS * GCFS_BLOCK_PLAIN;
 		ssize_t r = pread(in, pbuf, want, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
@@ -149,13 +150,13 @@ out:
 
 static int set_times(int dirfd, const char *name, const struct stat *st)
 {
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
 
 	return utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 static int enc_file(struct enc *e, int in_dir, const char *name, int out_dir, const char *cname,
-		    const struct stat *st)
+                    const struct stat *st)
 {
 	int in = openat(in_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1, rc = -1;
 	struct stat now;
@@ -182,8 +183,8 @@ out:
 	return rc;
 }
 
-static int enc_symlink(struct enc *e, int in_dir, const char *name, int out_dir,
-		       const char *cname, const struct stat *st)
+static int enc_symlink(struct enc *e, int in_dir, const char *name, int out_dir, const char *cname,
+                       const struct stat *st)
 {
 	size_t cap = (size_t)st->st_size + 2;
 	char *t = malloc(cap), *ct = NULL;
@@ -217,8 +218,8 @@ out:
 static int enc_dir(struct enc *e, int in, int out, const char *rel, int root);
 
 /* One entry: its encrypted name (plus .name file), then its contents. */
-static int enc_entry(struct enc *e, int in, int out, const uint8_t *iv, const char *rel,
-		     int root, const char *name)
+static int enc_entry(struct enc *e, int in, int out, const uint8_t *iv, const char *rel, int root,
+                     const char *name)
 {
 	char cname[GCFS_CNAME_MAX], full[GCFS_CNAME_MAX], nf[GCFS_CNAME_MAX + 8];
 	char *path = join(rel, name);
@@ -283,7 +284,7 @@ out:
  * path, for messages. */
 static int enc_dir(struct enc *e, int in, int out, const char *rel, int root)
 {
-	uint8_t iv[GCFS_DIRIV_LEN] = { 0 };
+	uint8_t iv[GCFS_DIRIV_LEN] = {0};
 	char **names;
 	size_t count;
 	int rc = 0;
@@ -297,8 +298,7 @@ static int enc_dir(struct enc *e, int in, int out, const char *rel, int root)
 			}
 		} while (gcfs_diriv_check(iv, sizeof(iv)) < 0);
 		if (write_meta(out, GCFS_DIRIV_NAME, iv, sizeof(iv), 0444) < 0) {
-			cli_err(VERB, rel, "writing %s: %s", GCFS_DIRIV_NAME,
-				strerror(errno));
+			cli_err(VERB, rel, "writing %s: %s", GCFS_DIRIV_NAME, strerror(errno));
 			return -1;
 		}
 	}
@@ -314,7 +314,7 @@ static int enc_dir(struct enc *e, int in, int out, const char *rel, int root)
 
 /* Password (and optional given master key) -> conf JSON + keys. */
 static int make_keys(const char *pf, const char *mkf, int scryptn, unsigned flags, char **json,
-		     gcfs_keys **k)
+                     gcfs_keys **k)
 {
 	char err[GCFS_ERRBUF] = "";
 	uint8_t pw[CLI_PW_MAX], mk_in[GCFS_KEY_LEN], master[GCFS_KEY_LEN];
@@ -331,8 +331,8 @@ static int make_keys(const char *pf, const char *mkf, int scryptn, unsigned flag
 		gcfs_wipe(mk_in, sizeof(mk_in));
 		return CLI_EXIT_FAIL;
 	}
-	rc = gcfs_conf_create(pw, (size_t)n, scryptn, flags, mkf ? mk_in : NULL, master, json,
-			      err, sizeof(err));
+	rc = gcfs_conf_create(pw, (size_t)n, scryptn, flags, mkf ? mk_in : NULL, master, json, err,
+	                      sizeof(err));
 	gcfs_wipe(pw, sizeof(pw));
 	gcfs_wipe(mk_in, sizeof(mk_in));
 	if (rc == 0)
@@ -364,10 +364,11 @@ static int check_paths(const char *plain, const char *cdir)
 	} else {
 		struct stat st;
 
-		if (lstat(cdir, &st) == 0 && (!S_ISDIR(st.st_mode) || cli_dir_is_empty(cdir) != 1)) {
+		if (lstat(cdir, &st) == 0 &&
+		    (!S_ISDIR(st.st_mode) || cli_dir_is_empty(cdir) != 1)) {
 			cli_err(VERB, cdir, "%s",
-				S_ISDIR(st.st_mode) ? "directory is not empty"
-						    : "exists and is not a directory");
+			        S_ISDIR(st.st_mode) ? "directory is not empty"
+			                            : "exists and is not a directory");
 			rc = CLI_EXIT_FAIL;
 		}
 	}
@@ -410,12 +411,12 @@ out:
 	return rc;
 }
 
-static int run(const char *plain, const char *cdir, const char *pf, const char *mkf,
-	       int scryptn, int ptnames, int quiet)
+static int run(const char *plain, const char *cdir, const char *pf, const char *mkf, int scryptn,
+               int ptnames, int quiet)
 {
-	unsigned flags = ptnames ? (GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES)
-				 : GCFS_FLAGS_DEFAULT;
-	struct enc e = { .diriv = !!(flags & GCFS_F_DIRIV), .plaintextnames = ptnames };
+	unsigned flags =
+	    ptnames ? (GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES) : GCFS_FLAGS_DEFAULT;
+	struct enc e = {.diriv = !!(flags & GCFS_F_DIRIV), .plaintextnames = ptnames};
 	char *json = NULL, *tmp;
 	int rc;
 
@@ -426,7 +427,7 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 	tmp = cli_tmp_sibling(cdir);
 	if (!tmp) {
 		cli_err(VERB, cdir, "cannot create a temporary directory next to it: %s",
-			strerror(errno));
+		        strerror(errno));
 		rc = -1;
 		goto out;
 	}
@@ -449,13 +450,13 @@ out:
 int cli_encrypt_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "passfile", required_argument, NULL, 'p' },
-		{ "masterkey-file", required_argument, NULL, 'm' },
-		{ "scryptn", required_argument, NULL, 's' },
-		{ "plaintextnames", no_argument, NULL, 'n' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"passfile", required_argument, NULL, 'p'},
+	    {"masterkey-file", required_argument, NULL, 'm'},
+	    {"scryptn", required_argument, NULL, 's'},
+	    {"plaintextnames", no_argument, NULL, 'n'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *pf = NULL, *mkf = NULL;
 	long scryptn = 16;
@@ -473,7 +474,7 @@ int cli_encrypt_main(int argc, char **argv)
 		case 's':
 			if (cli_parse_int(optarg, 10, 28, &scryptn) < 0)
 				return cli_usage_err(VERB, "--scryptn: not a number in 10..28: %s",
-						     optarg);
+				                     optarg);
 			break;
 		case 'n':
 			ptnames = 1;

@@ -13,10 +13,11 @@ static const char *const VERB = "info";
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: unseal info CIPHER_DIR\n"
-		   "Print the gocryptfs.conf of CIPHER_DIR like 'gocryptfs -info' (no key needed).\n\n"
-		   "  -h, --help  this help\n"
-		   "Exit: 0 ok, 1 unreadable or invalid conf, 2 usage.\n");
+	fprintf(f,
+	        "Usage: unseal info CIPHER_DIR\n"
+	        "Print the gocryptfs.conf of CIPHER_DIR like 'gocryptfs -info' (no key needed).\n\n"
+	        "  -h, --help  this help\n"
+	        "Exit: 0 ok, 1 unreadable or invalid conf, 2 usage.\n");
 }
 
 /* FeatureFlags in the order the file lists them, as gocryptfs prints them. */
@@ -64,15 +65,16 @@ static int run(const char *cdir)
 	printf("EncryptedKey:      %zuB\n", c.encrypted_key_len);
 	printf("ScryptObject:      Salt=%zuB N=%llu R=%u P=%u KeyLen=%u\n", c.salt_len,
 	       (unsigned long long)c.scrypt_n, c.scrypt_r, c.scrypt_p, c.scrypt_keylen);
-	printf("contentEncryption: %s\n", (c.flags & GCFS_F_AESSIV) ? "AES-SIV-512" : "AES-GCM-256");
+	printf("contentEncryption: %s\n",
+	       (c.flags & GCFS_F_AESSIV) ? "AES-SIV-512" : "AES-GCM-256");
 	return CLI_EXIT_OK;
 }
 
 int cli_info_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 

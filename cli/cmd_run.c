@@ -25,23 +25,23 @@ struct runopt {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: unseal run --cipher DIR --mount PATH KEY [options] -- CMD [ARGS...]\n"
-		"Run CMD with libunseal.so preloaded, so PATH shows CIPHER_DIR decrypted.\n\n"
-		"  --cipher DIR          gocryptfs cipher directory\n"
-		"  --mount PATH          absolute virtual mount path (missing or an empty dir)\n"
-		"KEY, exactly one of:\n"
-		"  --passfile F          password = first line of F\n"
-		"  --masterkey-file F    hex master key file\n"
-		"  --kbs-url URL --key-uri URI [--tee T] [--key-format password|masterkey]\n"
-		"                        fetch the key from a KBS after attestation\n"
-		"Options:\n"
-		"  --log LEVEL           error|warn|info|debug (UNSEAL_LOG)\n"
-		"  --log-file F          log to F instead of stderr (UNSEAL_LOG_FILE)\n"
-		"  --eager               unlock at start-up, not on first access (UNSEAL_EAGER=1)\n"
-		"  --stream              streaming reads for large files (UNSEAL_STREAM=1)\n"
-		"  -h, --help            this help\n"
-		"The shim is dirname(unseal)/libunseal.so, or env UNSEAL_LIB.\n"
-		"Exit: CMD's status; 1 failure, 2 usage, 126/127 CMD not runnable/not found.\n");
+	        "Usage: unseal run --cipher DIR --mount PATH KEY [options] -- CMD [ARGS...]\n"
+	        "Run CMD with libunseal.so preloaded, so PATH shows CIPHER_DIR decrypted.\n\n"
+	        "  --cipher DIR          gocryptfs cipher directory\n"
+	        "  --mount PATH          absolute virtual mount path (missing or an empty dir)\n"
+	        "KEY, exactly one of:\n"
+	        "  --passfile F          password = first line of F\n"
+	        "  --masterkey-file F    hex master key file\n"
+	        "  --kbs-url URL --key-uri URI [--tee T] [--key-format password|masterkey]\n"
+	        "                        fetch the key from a KBS after attestation\n"
+	        "Options:\n"
+	        "  --log LEVEL           error|warn|info|debug (UNSEAL_LOG)\n"
+	        "  --log-file F          log to F instead of stderr (UNSEAL_LOG_FILE)\n"
+	        "  --eager               unlock at start-up, not on first access (UNSEAL_EAGER=1)\n"
+	        "  --stream              streaming reads for large files (UNSEAL_STREAM=1)\n"
+	        "  -h, --help            this help\n"
+	        "The shim is dirname(unseal)/libunseal.so, or env UNSEAL_LIB.\n"
+	        "Exit: CMD's status; 1 failure, 2 usage, 126/127 CMD not runnable/not found.\n");
 }
 
 /* Absolute form of an existing path; message printed on failure. */
@@ -104,14 +104,14 @@ static int check_mount(const char *m)
 static int check_opts(const struct runopt *o)
 {
 	int nkeys = !!o->passfile + !!o->mkfile + !!(o->kbs_url || o->key_uri);
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	static const char *const levels[] = {"error", "warn", "info", "debug"};
 	int ok = 0;
 
 	if (!o->cipher || !o->mount)
 		return cli_usage_err(VERB, "--cipher and --mount are required");
 	if (nkeys != 1)
 		return cli_usage_err(VERB, "give exactly one of --passfile, --masterkey-file, "
-					   "--kbs-url/--key-uri");
+		                           "--kbs-url/--key-uri");
 	if ((o->kbs_url || o->key_uri) && !(o->kbs_url && o->key_uri))
 		return cli_usage_err(VERB, "--kbs-url and --key-uri go together");
 	if ((o->tee || o->key_format) && !o->kbs_url)
@@ -119,7 +119,7 @@ static int check_opts(const struct runopt *o)
 	if (o->key_format && strcmp(o->key_format, "password") &&
 	    strcmp(o->key_format, "masterkey"))
 		return cli_usage_err(VERB, "--key-format: password or masterkey, not '%s'",
-				     o->key_format);
+		                     o->key_format);
 	for (size_t i = 0; o->log && i < sizeof(levels) / sizeof(levels[0]); i++)
 		ok |= !strcmp(o->log, levels[i]);
 	if (o->log && !ok)
@@ -135,7 +135,7 @@ static int put(const char *name, const char *val)
 
 /* Key sources are exclusive: drop any inherited one we did not choose. */
 static int set_env(const struct runopt *o, const char *cipher, const char *pf, const char *mk,
-		   const char *lib, const char *logf)
+                   const char *lib, const char *logf)
 {
 	const char *old = getenv("LD_PRELOAD");
 	char *pre;
@@ -219,42 +219,78 @@ out:
 
 int cli_run_main(int argc, char **argv)
 {
-	enum { OPT_CIPHER = 256, OPT_MOUNT, OPT_PASS, OPT_MK, OPT_KBS, OPT_URI, OPT_TEE, OPT_FMT, OPT_LOG,
-	       OPT_LOGF, OPT_EAGER, OPT_STREAM };
-	static const struct option opts[] = {
-		{ "cipher", required_argument, NULL, OPT_CIPHER },
-		{ "mount", required_argument, NULL, OPT_MOUNT },
-		{ "passfile", required_argument, NULL, OPT_PASS },
-		{ "masterkey-file", required_argument, NULL, OPT_MK },
-		{ "kbs-url", required_argument, NULL, OPT_KBS },
-		{ "key-uri", required_argument, NULL, OPT_URI },
-		{ "tee", required_argument, NULL, OPT_TEE },
-		{ "key-format", required_argument, NULL, OPT_FMT },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "log-file", required_argument, NULL, OPT_LOGF },
-		{ "eager", no_argument, NULL, OPT_EAGER },
-		{ "stream", no_argument, NULL, OPT_STREAM },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	enum {
+		OPT_CIPHER = 256,
+		OPT_MOUNT,
+		OPT_PASS,
+		OPT_MK,
+		OPT_KBS,
+		OPT_URI,
+		OPT_TEE,
+		OPT_FMT,
+		OPT_LOG,
+		OPT_LOGF,
+		OPT_EAGER,
+		OPT_STREAM
 	};
-	struct runopt o = { 0 };
+	static const struct option opts[] = {
+	    {"cipher", required_argument, NULL, OPT_CIPHER},
+	    {"mount", required_argument, NULL, OPT_MOUNT},
+	    {"passfile", required_argument, NULL, OPT_PASS},
+	    {"masterkey-file", required_argument, NULL, OPT_MK},
+	    {"kbs-url", required_argument, NULL, OPT_KBS},
+	    {"key-uri", required_argument, NULL, OPT_URI},
+	    {"tee", required_argument, NULL, OPT_TEE},
+	    {"key-format", required_argument, NULL, OPT_FMT},
+	    {"log", required_argument, NULL, OPT_LOG},
+	    {"log-file", required_argument, NULL, OPT_LOGF},
+	    {"eager", no_argument, NULL, OPT_EAGER},
+	    {"stream", no_argument, NULL, OPT_STREAM},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct runopt o = {0};
 	int c, rc;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CIPHER: o.cipher = optarg; break;
-		case OPT_MOUNT: o.mount = optarg; break;
-		case OPT_PASS: o.passfile = optarg; break;
-		case OPT_MK: o.mkfile = optarg; break;
-		case OPT_KBS: o.kbs_url = optarg; break;
-		case OPT_URI: o.key_uri = optarg; break;
-		case OPT_TEE: o.tee = optarg; break;
-		case OPT_FMT: o.key_format = optarg; break;
-		case OPT_LOG: o.log = optarg; break;
-		case OPT_LOGF: o.log_file = optarg; break;
-		case OPT_EAGER: o.eager = 1; break;
-		case OPT_STREAM: o.stream = 1; break;
+		case OPT_CIPHER:
+			o.cipher = optarg;
+			break;
+		case OPT_MOUNT:
+			o.mount = optarg;
+			break;
+		case OPT_PASS:
+			o.passfile = optarg;
+			break;
+		case OPT_MK:
+			o.mkfile = optarg;
+			break;
+		case OPT_KBS:
+			o.kbs_url = optarg;
+			break;
+		case OPT_URI:
+			o.key_uri = optarg;
+			break;
+		case OPT_TEE:
+			o.tee = optarg;
+			break;
+		case OPT_FMT:
+			o.key_format = optarg;
+			break;
+		case OPT_LOG:
+			o.log = optarg;
+			break;
+		case OPT_LOGF:
+			o.log_file = optarg;
+			break;
+		case OPT_EAGER:
+			o.eager = 1;
+			break;
+		case OPT_STREAM:
+			o.stream = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;

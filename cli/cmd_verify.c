@@ -22,22 +22,22 @@ struct ver {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: unseal verify [options] CIPHER_DIR\n"
-		   "Authenticate every name, block and symlink of a gocryptfs v2 cipher dir.\n"
-		   "Prints 'BAD <cipher path> (<plain path>): <where>: <cause>' per bad entry and\n"
-		   "'verified N files, M dirs, K symlinks, X bytes: E errors'.\n\n"
-		   "  --passfile F        password = first line of F\n"
-		   "  --masterkey-file F  hex master key (dashes allowed) instead of a password\n"
-		   "                      (neither: prompt on the terminal, or first line of stdin)\n"
-		   "  --threads N         decryption threads (default: all cores)\n"
-		   "  --quiet             no progress bar\n"
-		   "  -h, --help          this help\n"
-		   "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
-		   "Exit: 0 all good, 1 errors found or failure, 2 usage.\n");
+	fprintf(f,
+	        "Usage: unseal verify [options] CIPHER_DIR\n"
+	        "Authenticate every name, block and symlink of a gocryptfs v2 cipher dir.\n"
+	        "Prints 'BAD <cipher path> (<plain path>): <where>: <cause>' per bad entry and\n"
+	        "'verified N files, M dirs, K symlinks, X bytes: E errors'.\n\n"
+	        "  --passfile F        password = first line of F\n"
+	        "  --masterkey-file F  hex master key (dashes allowed) instead of a password\n"
+	        "                      (neither: prompt on the terminal, or first line of stdin)\n"
+	        "  --threads N         decryption threads (default: all cores)\n"
+	        "  --quiet             no progress bar\n"
+	        "  -h, --help          this help\n"
+	        "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
+	        "Exit: 0 all good, 1 errors found or failure, 2 usage.\n");
 }
 
-static int bad(void *u, const char *cpath, const char *ppath, const char *what,
-	       const char *cause)
+static int bad(void *u, const char *cpath, const char *ppath, const char *what, const char *cause)
 {
 	struct ver *v = u;
 
@@ -86,8 +86,8 @@ static void do_file(struct ver *v, cli_node *n)
 		bad(v, n->cpath, n->ppath, "open", strerror(errno));
 		return;
 	}
-	rc = cli_decrypt_fd(v->k, fd, (uint64_t)n->st.st_size, v->nthreads, v->prog, sink_count,
-			    v, &bb, err, sizeof(err));
+	rc = cli_decrypt_fd(v->k, fd, (uint64_t)n->st.st_size, v->nthreads, v->prog, sink_count, v,
+	                    &bb, err, sizeof(err));
 	close(fd);
 	if (rc >= 0)
 		return;
@@ -125,8 +125,8 @@ static int leaf(void *u, cli_node *n)
 
 static int run(const char *cdir, const cli_keyopt *ko, int nthreads, int quiet)
 {
-	static const cli_walk_ops ops = { dir_pre, dir_post, leaf, bad };
-	struct ver v = { .nthreads = nthreads };
+	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
+	struct ver v = {.nthreads = nthreads};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;
 	int rc;
@@ -150,14 +150,14 @@ static int run(const char *cdir, const cli_keyopt *ko, int nthreads, int quiet)
 int cli_verify_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "passfile", required_argument, NULL, 'p' },
-		{ "masterkey-file", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"passfile", required_argument, NULL, 'p'},
+	    {"masterkey-file", required_argument, NULL, 'm'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	cli_keyopt ko = { 0 };
+	cli_keyopt ko = {0};
 	int quiet = 0, c;
 	long nthreads = cli_default_threads();
 
@@ -173,7 +173,7 @@ int cli_verify_main(int argc, char **argv)
 		case 't':
 			if (cli_parse_int(optarg, 1, 1024, &nthreads) < 0)
 				return cli_usage_err(VERB, "--threads: not a number in 1..1024: %s",
-						     optarg);
+				                     optarg);
 			break;
 		case 'q':
 			quiet = 1;

@@ -19,7 +19,7 @@
 /* ---- messages (fsutil.c) ---- */
 /* "unseal: <verb>: <what>: <cause>" on stderr. */
 void cli_err(const char *verb, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Usage error: message plus "Try 'unseal <verb> --help'"; returns CLI_EXIT_USAGE. */
 int cli_usage_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse a decimal int in [lo, hi]; -1 on junk. */
@@ -70,8 +70,7 @@ typedef struct cli_keyopt {
  * first line of stdin.  Returns the length or -1 (message printed). */
 long cli_read_password(const char *verb, int confirm, uint8_t *pw, size_t cap);
 /* The password from ko->passfile, else from the terminal/stdin. */
-long cli_get_password(const char *verb, const char *passfile, int confirm, uint8_t *pw,
-		      size_t cap);
+long cli_get_password(const char *verb, const char *passfile, int confirm, uint8_t *pw, size_t cap);
 /* Master key from a hex file.  0 or -1 (message printed). */
 int cli_read_masterkey(const char *verb, const char *file, uint8_t master[GCFS_KEY_LEN]);
 /* Engine from env UNSEAL_CRYPTO.  0 or -1 (message printed). */
@@ -81,7 +80,7 @@ int cli_conf_load(const char *verb, const char *cipherdir, gcfs_conf *conf);
 /* The whole unlock: conf, key options, engine -> keys.  Returns 0 or
  * CLI_EXIT_FAIL / CLI_EXIT_USAGE (message printed). */
 int cli_unlock(const char *verb, const char *cipherdir, const cli_keyopt *ko, gcfs_conf *conf,
-	       gcfs_keys **out);
+               gcfs_keys **out);
 
 /* ---- walking a cipher tree (walk.c) ---- */
 typedef struct cli_node cli_node;
@@ -93,8 +92,8 @@ struct cli_node {
 	const char *ppath;      /* plaintext path relative to the root ("" = root) */
 	const char *pname;      /* plaintext name ("" = root) */
 	struct stat st;
-	int fd;                 /* for directories: the open cipher dir */
-	int user_fd;            /* free for the visitor (e.g. the output dir) */
+	int fd;      /* for directories: the open cipher dir */
+	int user_fd; /* free for the visitor (e.g. the output dir) */
 };
 
 typedef struct cli_walk_ops {
@@ -103,7 +102,7 @@ typedef struct cli_walk_ops {
 	int (*leaf)(void *u, cli_node *n);
 	/* A bad entry.  Return 0 to carry on, -1 to stop the walk. */
 	int (*bad)(void *u, const char *cpath, const char *ppath, const char *what,
-		   const char *cause);
+	           const char *cause);
 } cli_walk_ops;
 
 /* Sorted entry names of an open dir (without . and ..); the fd stays open. */
@@ -122,11 +121,11 @@ typedef int (*cli_sink)(void *u, const void *buf, size_t len, uint64_t off);
  * for the header) and err the cause.  Returns 0, a gcfs_err, or 1 if the
  * sink stopped. */
 int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthreads,
-		   cli_progress *prog, cli_sink sink, void *u, uint64_t *bad_block, char *err,
-		   size_t errlen);
+                   cli_progress *prog, cli_sink sink, void *u, uint64_t *bad_block, char *err,
+                   size_t errlen);
 /* Symlink target of a cipher symlink (dirfd/name) into out (malloc'd). */
 int cli_symlink_read(const gcfs_keys *k, int dirfd, const char *name, char **out, char *err,
-		     size_t errlen);
+                     size_t errlen);
 /* Default worker count: the online cores. */
 int cli_default_threads(void);
 

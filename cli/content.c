@@ -52,10 +52,10 @@ static void strip_block_prefix(char *err)
 }
 
 int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthreads,
-		   cli_progress *prog, cli_sink sink, void *u, uint64_t *bad_block, char *err,
-		   size_t errlen)
+                   cli_progress *prog, cli_sink sink, void *u, uint64_t *bad_block, char *err,
+                   size_t errlen)
 {
-	gcfs_io io = { .ctx = &fd, .pread = fd_pread };
+	gcfs_io io = {.ctx = &fd, .pread = fd_pread};
 	gcfs_file f;
 	size_t chunk;
 	uint8_t *buf;
@@ -80,8 +80,7 @@ int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthread
 		size_t done = 0;
 		uint64_t bb = UINT64_MAX;
 
-		rc = gcfs_file_read(k, &io, &f, buf, chunk, off, nthreads, &done, &bb, err,
-				    errlen);
+		rc = gcfs_file_read(k, &io, &f, buf, chunk, off, nthreads, &done, &bb, err, errlen);
 		if (rc < 0) {
 			/* bb is the absolute block index of the first failure. */
 			*bad_block = bb;
@@ -90,7 +89,7 @@ int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthread
 		}
 		if (done == 0) {
 			snprintf(err, errlen, "short read at plaintext offset %llu",
-				 (unsigned long long)off);
+			         (unsigned long long)off);
 			rc = GCFS_EIO;
 			*bad_block = off / GCFS_BLOCK_PLAIN;
 			break;
@@ -109,7 +108,7 @@ int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthread
 }
 
 int cli_symlink_read(const gcfs_keys *k, int dirfd, const char *name, char **out, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	char *ct = malloc(SYMLINK_MAX + 1), *pt = NULL;
 	ssize_t n;

@@ -326,8 +326,8 @@ static int tree_cb(const char *p, const struct stat *st, int type, struct FTW *f
 	     (len > 5 && !strcmp(n + len - 5, ".name"))))
 		return 0;
 	if (type == FTW_F && S_ISREG(st->st_mode))
-		tree_sum += tree_cipher ? gcfs_plain_size((uint64_t)st->st_size)
-					: (uint64_t)st->st_size;
+		tree_sum +=
+		    tree_cipher ? gcfs_plain_size((uint64_t)st->st_size) : (uint64_t)st->st_size;
 	return 0;
 }
 

@@ -100,8 +100,7 @@ long cli_read_password(const char *verb, int confirm, uint8_t *pw, size_t cap)
 	return n;
 }
 
-long cli_get_password(const char *verb, const char *passfile, int confirm, uint8_t *pw,
-		      size_t cap)
+long cli_get_password(const char *verb, const char *passfile, int confirm, uint8_t *pw, size_t cap)
 {
 	char *buf;
 	size_t len;
@@ -184,7 +183,7 @@ int cli_conf_load(const char *verb, const char *cipherdir, gcfs_conf *conf)
 /* Master key from the key options: a master key file, or a password that
  * unwraps the conf's EncryptedKey. */
 static int get_master(const char *verb, const char *cipherdir, const cli_keyopt *ko,
-		      const gcfs_conf *conf, uint8_t master[GCFS_KEY_LEN])
+                      const gcfs_conf *conf, uint8_t master[GCFS_KEY_LEN])
 {
 	char err[GCFS_ERRBUF] = "";
 	uint8_t pw[CLI_PW_MAX];
@@ -212,7 +211,7 @@ static int get_master(const char *verb, const char *cipherdir, const cli_keyopt 
 }
 
 int cli_unlock(const char *verb, const char *cipherdir, const cli_keyopt *ko, gcfs_conf *conf,
-	       gcfs_keys **out)
+               gcfs_keys **out)
 {
 	char err[GCFS_ERRBUF] = "";
 	uint8_t master[GCFS_KEY_LEN];

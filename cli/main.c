@@ -12,22 +12,22 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-	{ "encrypt", cli_encrypt_main, "encrypt a plaintext tree into a new gocryptfs v2 dir" },
-	{ "decrypt", cli_decrypt_main, "decrypt a gocryptfs v2 cipher dir into a tree" },
-	{ "verify", cli_verify_main, "authenticate every name, block and symlink" },
-	{ "info", cli_info_main, "print gocryptfs.conf like 'gocryptfs -info'" },
-	{ "run", cli_run_main, "run a command with the cipher dir visible via LD_PRELOAD" },
-	{ "attest", cli_attest_main, "fetch a key from a KBS after attestation" },
+    {"encrypt", cli_encrypt_main, "encrypt a plaintext tree into a new gocryptfs v2 dir"},
+    {"decrypt", cli_decrypt_main, "decrypt a gocryptfs v2 cipher dir into a tree"},
+    {"verify", cli_verify_main, "authenticate every name, block and symlink"},
+    {"info", cli_info_main, "print gocryptfs.conf like 'gocryptfs -info'"},
+    {"run", cli_run_main, "run a command with the cipher dir visible via LD_PRELOAD"},
+    {"attest", cli_attest_main, "fetch a key from a KBS after attestation"},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: unseal VERB [options] ARGS...\n"
-		   "Read and write gocryptfs v2 cipher directories without FUSE.\n\nVerbs:\n");
+	           "Read and write gocryptfs v2 cipher directories without FUSE.\n\nVerbs:\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\n'unseal VERB --help' describes each verb.  Also: --help, --version.\n"
-		   "Exit: 0 ok, 1 failure, 2 usage.\n");
+	           "Exit: 0 ok, 1 failure, 2 usage.\n");
 }
 
 int main(int argc, char **argv)

@@ -23,7 +23,7 @@ static double now_s(void)
 /* Human-readable bytes, binary units. */
 static void human(char *out, size_t cap, double b)
 {
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	unsigned i = 0;
 
 	while (b >= 1024 && i < 4) {
@@ -55,8 +55,7 @@ static void draw(cli_progress *p, double t)
 	double el = t - p->start;
 	double bps = el > 0 ? (double)p->done / el : 0;
 	double pct = p->total ? 100.0 * (double)p->done / (double)p->total : 100.0;
-	long eta = bps > 0 && p->total > p->done ? (long)((double)(p->total - p->done) / bps)
-						 : 0;
+	long eta = bps > 0 && p->total > p->done ? (long)((double)(p->total - p->done) / bps) : 0;
 
 	if (pct > 100)
 		pct = 100;
@@ -64,7 +63,7 @@ static void draw(cli_progress *p, double t)
 	human(tot, sizeof(tot), (double)p->total);
 	human(rate, sizeof(rate), bps);
 	fprintf(stderr, "\r\033[K%s: %5.1f%% %s / %s  %s/s  ETA %ld:%02ld", p->verb, pct, d, tot,
-		rate, eta / 60, eta % 60);
+	        rate, eta / 60, eta % 60);
 	fflush(stderr);
 }
 

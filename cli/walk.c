@@ -86,7 +86,7 @@ static char *join(const char *a, const char *b)
 }
 
 static int report(struct walker *w, const char *cpath, const char *ppath, const char *what,
-		  const char *cause)
+                  const char *cause)
 {
 	return w->ops->bad(w->u, cpath, ppath, what, cause);
 }
@@ -104,7 +104,7 @@ static int read_diriv(struct walker *w, cli_node *dn, uint8_t iv[GCFS_DIRIV_LEN]
 	path = join(dn->cpath, GCFS_DIRIV_NAME);
 	if (cli_read_small(dn->fd, GCFS_DIRIV_NAME, GCFS_DIRIV_LEN, &buf, &len) < 0) {
 		rc = report(w, path, dn->ppath, "diriv",
-			    errno == EFBIG ? "longer than 16 bytes" : strerror(errno));
+		            errno == EFBIG ? "longer than 16 bytes" : strerror(errno));
 		rc = rc < 0 ? -1 : 1;
 	} else if (gcfs_diriv_check((const uint8_t *)buf, len) < 0) {
 		rc = report(w, path, dn->ppath, "diriv", "not 16 bytes or all zero");
@@ -119,7 +119,7 @@ static int read_diriv(struct walker *w, cli_node *dn, uint8_t iv[GCFS_DIRIV_LEN]
 
 /* Plaintext name of cipher entry `name` in dn; 0 ok, 1 bad (reported), -1 stop. */
 static int decrypt_name(struct walker *w, cli_node *dn, const uint8_t *iv, const char *name,
-			const char *cpath, char pname[GCFS_NAME_MAX + 1])
+                        const char *cpath, char pname[GCFS_NAME_MAX + 1])
 {
 	char *full = NULL, *nf = NULL;
 	char again[GCFS_CNAME_MAX];
@@ -139,7 +139,7 @@ static int decrypt_name(struct walker *w, cli_node *dn, const uint8_t *iv, const
 			return -1;
 		if (cli_read_small(dn->fd, nf, NAMEFILE_MAX, &full, &len) < 0) {
 			cause = errno == EFBIG ? ".name file longer than 344 bytes"
-					       : "cannot read .name file";
+			                       : "cannot read .name file";
 			goto out;
 		}
 		if (len == 0) {
@@ -158,7 +158,7 @@ static int decrypt_name(struct walker *w, cli_node *dn, const uint8_t *iv, const
 	rc = gcfs_name_encrypt(w->k, iv, pname, again, NULL, &is_long);
 	if (rc < 0 || strcmp(again, name))
 		cause = full ? "long name hash does not match its .name file"
-			     : "name does not re-encrypt to itself";
+		             : "name does not re-encrypt to itself";
 out:
 	free(full);
 	free(nf);
@@ -172,7 +172,7 @@ static int walk_dir(struct walker *w, cli_node *dn);
 static int visit(struct walker *w, cli_node *dn, const uint8_t *iv, const char *name)
 {
 	char pname[GCFS_NAME_MAX + 1];
-	cli_node n = { .parent = dn, .dirfd = dn->fd, .cname = name, .fd = -1, .user_fd = -1 };
+	cli_node n = {.parent = dn, .dirfd = dn->fd, .cname = name, .fd = -1, .user_fd = -1};
 	char *cpath = join(dn->cpath, name), *ppath = NULL;
 	int rc;
 
@@ -237,8 +237,8 @@ static int walk_dir(struct walker *w, cli_node *dn)
 int cli_walk(const gcfs_keys *k, const char *cipherdir, const cli_walk_ops *ops, void *u)
 {
 	unsigned flags = gcfs_keys_flags(k);
-	struct walker w = { .k = k, .ops = ops, .u = u };
-	cli_node root = { .dirfd = AT_FDCWD, .ppath = "", .pname = "", .fd = -1, .user_fd = -1 };
+	struct walker w = {.k = k, .ops = ops, .u = u};
+	cli_node root = {.dirfd = AT_FDCWD, .ppath = "", .pname = "", .fd = -1, .user_fd = -1};
 	char *cpath = strdup(cipherdir);
 	size_t len;
 	int rc;
