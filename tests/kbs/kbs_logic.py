@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 from email.utils import formatdate
 
 from kbs_common import (COOKIE, HASHES, KNOWN_TEES, PROFILES, KbsError, DropConnection, b64_dec,
@@ -93,6 +94,8 @@ class Kbs:
         self.resources = dict(parse_resource_arg(r) for r in args.resource)
         self.allow_tee = set(t for t in args.allow_tee.split(",") if t)
         self.policy = "deny_sample" if args.deny_sample else "allow_all"
+        self.base_path = args.base_path.rstrip("/")
+        self.stop = threading.Event()  # set on SIGTERM/SIGINT; releases hang/drip faults
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -238,10 +241,10 @@ class Kbs:
         life = self.args.token_lifetime
         if ctx.faults.get("token_expired"):
             now -= 2 * life
-        sess.token = self.signer.issue(now, life, sess.tee, req.evidence, req.tee_key.members,
-                                       sess.nonce, req.init_data)
-        sess.tee_key = req.tee_key
-        sess.attested = True
+        token = self.signer.issue(now, life, sess.tee, req.evidence, req.tee_key.members,
+                                  sess.nonce, req.init_data)
+        with self.state.lock:
+            sess.token, sess.tee_key, sess.attested = token, req.tee_key, True
 
     # ---- /kbs/v0/resource/<repo>/<type>/<tag> -------------------------------------------
 

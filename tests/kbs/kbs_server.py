@@ -88,7 +88,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kbs_common import DEFAULT_MAX_BODY, DropConnection, KbsError, error_response  # noqa: E402
-from kbs_faults import HANG_MAX_MS, Active  # noqa: E402
+from kbs_faults import HANG_MAX_MS  # noqa: E402
 from kbs_logic import Ctx, Kbs, Reply, parse_cookies  # noqa: E402
 
 DRAIN_MAX = 64 * 1024 * 1024
@@ -409,8 +409,6 @@ def parse_args(argv):
 
 def make_server(args):
     kbs = Kbs(args)
-    kbs.stop = threading.Event()
-    kbs.base_path = args.base_path.rstrip("/")
     handler = type("BoundHandler", (Handler,), {"kbs": kbs})
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
