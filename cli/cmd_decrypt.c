@@ -261,6 +261,7 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 		return CLI_EXIT_FAIL;
 	if ((rc = cli_unlock(VERB, cdir, ko, &conf, &k)))
 		return rc;
+	cli_catch_signals();
 	tmp = cli_tmp_sibling(out);
 	if (!tmp) {
 		cli_err(VERB, out, "cannot create a temporary directory next to it: %s",

@@ -131,6 +131,10 @@ static int enc_contents(struct enc *e, int in, int out, uint64_t size)
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (cli_interrupted()) {
+			errno = EINTR;
+			goto out;
+		}
 		if (r <= 0) {
 			errno = r < 0 ? errno : ESTALE; /* shrank while we read it */
 			goto out;
@@ -424,6 +428,7 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 		return rc;
 	if ((rc = make_keys(pf, mkf, scryptn, flags, &json, &e.k)))
 		return rc;
+	cli_catch_signals();
 	tmp = cli_tmp_sibling(cdir);
 	if (!tmp) {
 		cli_err(VERB, cdir, "cannot create a temporary directory next to it: %s",

@@ -49,6 +49,10 @@ char *cli_tmp_sibling(const char *final);
  * or an empty dir; with `replace`, swap atomically (RENAME_EXCHANGE) and
  * delete the old tree.  -1 with errno. */
 int cli_commit_dir(const char *tmp, const char *final, int replace);
+/* SIGINT/SIGTERM/SIGHUP only set a flag from here on; long loops poll
+ * cli_interrupted() and fail normally, so temp dirs are still removed. */
+void cli_catch_signals(void);
+int cli_interrupted(void);
 /* Sum of st_size of the regular files under path (no symlinks followed). */
 uint64_t cli_tree_bytes(const char *path, int cipher_sizes);
 

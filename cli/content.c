@@ -94,7 +94,9 @@ int cli_decrypt_fd(const gcfs_keys *k, int fd, uint64_t cipher_size, int nthread
 			*bad_block = off / GCFS_BLOCK_PLAIN;
 			break;
 		}
-		if (sink(u, buf, done, off) < 0) {
+		if (cli_interrupted() || sink(u, buf, done, off) < 0) {
+			if (cli_interrupted())
+				errno = EINTR;
 			rc = 1;
 			break;
 		}

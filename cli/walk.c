@@ -228,6 +228,11 @@ static int walk_dir(struct walker *w, cli_node *dn)
 	for (size_t i = 0; i < count && rc == 0; i++) {
 		if (gcfs_name_is_meta(w->k, names[i], dn->parent == NULL))
 			continue;
+		if (cli_interrupted()) {
+			fprintf(stderr, "unseal: interrupted\n");
+			rc = -1;
+			break;
+		}
 		rc = visit(w, dn, iv, names[i]);
 	}
 	cli_free_names(names, count);
