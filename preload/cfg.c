@@ -20,7 +20,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 /* cwd: immutable snapshots swapped atomically (old ones are leaked on
  * purpose: chdir is rare and a reader may still hold the old one). */
 struct cwd_state {
-	int virt; /* 1: virtual cwd; 0: real cwd, an ancestor of the mount; 2: cipher cwd, not yet translated */
+	int virt; /* 1: virtual cwd; 0: real cwd, an ancestor of the mount; 2: cipher cwd, not yet
+	             translated */
 	char path[PATH_MAX];
 };
 static struct cwd_state *_Atomic cwd_now;
@@ -61,20 +62,22 @@ static void init_once_fn(void)
 		return;
 	if (m[0] != '/' || shim_normalize(m, shim_cfg.mount, sizeof(shim_cfg.mount)) ||
 	    !strcmp(shim_cfg.mount, "/")) {
-		shim_log(SHIM_LOG_ERROR, "unseal: config: UNSEAL_MOUNT=%s: must be an absolute "
-					 "path below /; shim disabled", m);
+		shim_log(SHIM_LOG_ERROR,
+		         "unseal: config: UNSEAL_MOUNT=%s: must be an absolute "
+		         "path below /; shim disabled",
+		         m);
 		return;
 	}
 	if (!REAL(realpath)(c, shim_cfg.cipher)) {
 		shim_log(SHIM_LOG_ERROR, "unseal: config: UNSEAL_CIPHER_DIR=%s: %s; shim disabled",
-			 c, strerror(errno));
+		         c, strerror(errno));
 		return;
 	}
 	if (!mount_is_usable(shim_cfg.mount)) {
 		shim_log(SHIM_LOG_ERROR,
-			 "unseal: config: %s: exists and is not an empty directory; refusing to "
-			 "shadow it, shim disabled",
-			 shim_cfg.mount);
+		         "unseal: config: %s: exists and is not an empty directory; refusing to "
+		         "shadow it, shim disabled",
+		         shim_cfg.mount);
 		return;
 	}
 	shim_cfg.mount_len = strlen(shim_cfg.mount);
@@ -135,8 +138,7 @@ void shim_cwd_set_real(void)
 		return;
 	}
 	/* Only an ancestor of the mount can make a relative path virtual. */
-	if (!strcmp(buf, "/") ||
-	    (!strncmp(shim_cfg.mount, buf, n) && shim_cfg.mount[n] == '/'))
+	if (!strcmp(buf, "/") || (!strncmp(shim_cfg.mount, buf, n) && shim_cfg.mount[n] == '/'))
 		cwd_publish(0, buf);
 	else
 		cwd_publish(0, NULL);
@@ -218,4 +220,3 @@ int shim_cwd_get_virtual(char *out, size_t cap)
 	shim_fmt(out, cap, "%s", s->path);
 	return 1;
 }
-

@@ -32,7 +32,7 @@ void shim_fd_init(void)
 		return;
 	/* Untouched pages cost nothing; 8 MiB of address space. */
 	p = REAL(mmap)(NULL, sizeof(*tab) * FD_MAX, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p != MAP_FAILED)
 		tab = p;
 }
@@ -129,7 +129,7 @@ static void install(int fd, struct shim_fd *e)
 }
 
 int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, const char *cpath,
-		const struct stat *st)
+                const struct stat *st)
 {
 	struct shim_fd *e;
 

@@ -122,7 +122,7 @@ static int load(struct shim_file *f, const struct shim_res *r)
 	rc = gcfs_file_open(&io, (uint64_t)r->st.st_size, &gf, err, sizeof(err));
 	if (rc) {
 		shim_log(SHIM_LOG_ERROR, "unseal: open: %s: header: %s", r->vpath,
-			 err[0] ? err : gcfs_strerror(rc));
+		         err[0] ? err : gcfs_strerror(rc));
 		REAL(close)(c.fd);
 		return -EIO;
 	}
@@ -139,13 +139,13 @@ static int load(struct shim_file *f, const struct shim_res *r)
 		}
 		(void)madvise(map, gf.plain_size, MADV_DONTDUMP);
 		rc = gcfs_file_read(k, &io, &gf, map, gf.plain_size, 0, shim_cfg.nthreads, &done,
-				    &bad, err, sizeof(err));
+		                    &bad, err, sizeof(err));
 		REAL(munmap)(map, gf.plain_size);
 		if (rc || done != gf.plain_size) {
 			if (rc)
 				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: block %llu: %s",
-					 r->vpath, (unsigned long long)bad,
-					 err[0] ? err : gcfs_strerror(rc));
+				         r->vpath, (unsigned long long)bad,
+				         err[0] ? err : gcfs_strerror(rc));
 			else
 				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: short read", r->vpath);
 			rc = -EIO;
@@ -155,8 +155,8 @@ static int load(struct shim_file *f, const struct shim_res *r)
 		 * data out of the page cache. */
 		(void)posix_fadvise(c.fd, 0, 0, POSIX_FADV_DONTNEED);
 	}
-	if (REAL(fcntl)(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
-	    0) {
+	if (REAL(fcntl)(mfd, F_ADD_SEALS,
+	                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -164,7 +164,7 @@ static int load(struct shim_file *f, const struct shim_res *r)
 	f->memfd = mfd;
 	f->size = gf.plain_size;
 	SHIM_DBG("unseal: open: %s: decrypted %llu bytes", r->vpath,
-		 (unsigned long long)gf.plain_size);
+	         (unsigned long long)gf.plain_size);
 	return 0;
 fail:
 	if (mfd >= 0)

@@ -41,7 +41,7 @@ static int scratch_get(void)
 	if (scratch)
 		return 0;
 	scratch = REAL(mmap)(NULL, sizeof(*scratch), PROT_READ | PROT_WRITE,
-			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch == MAP_FAILED) {
 		scratch = NULL;
 		return -1;
@@ -109,23 +109,22 @@ static int conf_load(gcfs_conf *conf, char *why, size_t whylen)
 
 /* A password (first line semantics already applied) -> master. */
 static int from_password(const gcfs_conf *conf, const uint8_t *pw, size_t len, char *why,
-			 size_t whylen)
+                         size_t whylen)
 {
 	char err[GCFS_ERRBUF] = "";
 	int rc = gcfs_conf_unwrap(conf, pw, len, scratch->master, err, sizeof(err));
 
 	if (rc) {
 		shim_fmt(why, whylen, "%s",
-			 rc == GCFS_EAUTH ? "wrong password or corrupt gocryptfs.conf"
-					  : (err[0] ? err : gcfs_strerror(rc)));
+		         rc == GCFS_EAUTH ? "wrong password or corrupt gocryptfs.conf"
+		                          : (err[0] ? err : gcfs_strerror(rc)));
 		return -1;
 	}
 	return 0;
 }
 
 /* Secret bytes in scratch->secret -> master, by format. */
-static int from_secret(const gcfs_conf *conf, size_t len, int is_password, char *why,
-		       size_t whylen)
+static int from_secret(const gcfs_conf *conf, size_t len, int is_password, char *why, size_t whylen)
 {
 	if (is_password) {
 		long pl = gcfs_passfile_first_line(scratch->secret, len);
@@ -148,7 +147,7 @@ static int from_secret(const gcfs_conf *conf, size_t len, int is_password, char 
 }
 
 static int from_file(const gcfs_conf *conf, const char *path, int is_password, char *why,
-		     size_t whylen)
+                     size_t whylen)
 {
 	ssize_t n = slurp(path, scratch->secret, SECRET_MAX);
 
@@ -242,8 +241,8 @@ static void handoff_publish(void)
 	if (fd < 0)
 		return;
 	if (write(fd, scratch->master, GCFS_KEY_LEN) != GCFS_KEY_LEN ||
-	    REAL(fcntl)(fd, F_ADD_SEALS,
-			F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	    REAL(fcntl)(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+	        0) {
 		REAL(close)(fd);
 		return;
 	}
@@ -281,14 +280,14 @@ static int key_load(char *why, size_t whylen)
 		rc = from_kbs(&conf, why, whylen);
 	else {
 		shim_fmt(why, whylen,
-			 "no key source (set UNSEAL_PASSFILE, UNSEAL_MASTERKEY_FILE or "
-			 "UNSEAL_KBS_URL+UNSEAL_KEY_URI)");
+		         "no key source (set UNSEAL_PASSFILE, UNSEAL_MASTERKEY_FILE or "
+		         "UNSEAL_KBS_URL+UNSEAL_KEY_URI)");
 		rc = -1;
 	}
 	if (rc == 0) {
 		handoff_publish();
 		rc = gcfs_keys_new(scratch->master, conf.flags, conf.longname_max, eng, &key_keys,
-				   err, sizeof(err));
+		                   err, sizeof(err));
 		if (rc) {
 			shim_fmt(why, whylen, "%s", err[0] ? err : gcfs_strerror(rc));
 			rc = -1;
@@ -321,7 +320,7 @@ const gcfs_keys *shim_keys(void)
 			shim_log(SHIM_LOG_ERROR, "unseal: key: %s: %s", shim_cfg.mount, why);
 		else
 			shim_log(SHIM_LOG_INFO, "unseal: key: %s: loaded (engine %s)",
-				 shim_cfg.mount, gcfs_engine_name(gcfs_keys_engine(key_keys)));
+			         shim_cfg.mount, gcfs_engine_name(gcfs_keys_engine(key_keys)));
 	}
 	pthread_mutex_unlock(&key_lock);
 	if (key_state != KEY_OK) {

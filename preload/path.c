@@ -64,7 +64,7 @@ static int needs_norm(const char *p)
 {
 	return strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../") ||
 	       (strlen(p) >= 2 && (!strcmp(p + strlen(p) - 2, "/.") ||
-				   (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/.."))));
+	                           (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/.."))));
 }
 
 static int join(char *out, size_t cap, const char *a, const char *b)
@@ -172,7 +172,7 @@ ssize_t shim_symlink_target(const char *cpath, char *out, size_t cap)
 		return -ENAMETOOLONG;
 	if (gcfs_symlink_decrypt(k, ct, out, cap, &outlen)) {
 		shim_log(SHIM_LOG_WARN, "unseal: readlink: %s: cannot decrypt symlink target",
-			 cpath);
+		         cpath);
 		return -EIO;
 	}
 	out[outlen] = 0;
@@ -195,6 +195,33 @@ void shim_stat_translate(const char *cpath, struct stat *st)
 /* ---- the resolver ---- */
 
 #define MAXDEPTH 256
+
+/* A missing strict ancestor of the mount (UNSEAL_MOUNT=/models/x without
+ * /models): component-wise realpath implementations (coreutils, Node)
+ * lstat/readlink every prefix, so it must look like a directory. */
+static int ancestor(const char *abs, struct shim_res *r)
+{
+	size_t n = strlen(abs);
+	struct stat st;
+
+	while (n > 1 && abs[n - 1] == '/')
+		n--;
+	if (n >= shim_cfg.mount_len || strncmp(shim_cfg.mount, abs, n) ||
+	    (n > 1 && shim_cfg.mount[n] != '/') || n == 1)
+		return SHIM_PASS;
+	if (REAL(lstat)(abs, &st) == 0 || errno != ENOENT)
+		return SHIM_PASS;
+	if (REAL(lstat)(shim_cfg.cipher, &r->st) < 0)
+		return SHIM_PASS;
+	r->kind = SHIM_VIRT;
+	r->exists = 1;
+	r->err = 0;
+	r->is_root = 0;
+	r->is_anc = 1;
+	shim_fmt(r->vpath, sizeof(r->vpath), "%.*s", (int)n, abs);
+	shim_fmt(r->cpath, sizeof(r->cpath), "%s", shim_cfg.cipher);
+	return r->kind;
+}
 
 /* Component-wise walk of an absolute path (already known to start under the
  * mount), following virtual symlinks.  `work` is modified. */
@@ -221,9 +248,11 @@ restart:
 		if (shim_normalize(work, tmp, sizeof(tmp)))
 			goto toolong;
 		if (!shim_under_mount(tmp)) {
+			if (ancestor(tmp, r) == SHIM_VIRT)
+				return SHIM_VIRT;
 			r->kind = SHIM_REAL;
 			shim_fmt(r->cpath, sizeof(r->cpath), "%s%s", tmp,
-				 must_dir && strcmp(tmp, "/") ? "/" : "");
+			         must_dir && strcmp(tmp, "/") ? "/" : "");
 			return r->kind;
 		}
 		strcpy(work, tmp);
@@ -267,7 +296,7 @@ restart:
 				while (pl > 0 && shim_cfg.mount[pl] != '/')
 					pl--;
 				if (shim_fmt(tmp, sizeof(tmp), "%.*s%s", (int)pl, shim_cfg.mount,
-					     *p ? p : "/") >= (int)sizeof(tmp))
+				             *p ? p : "/") >= (int)sizeof(tmp))
 					goto toolong;
 				strcpy(work, tmp);
 				goto restart;
@@ -297,7 +326,8 @@ restart:
 		}
 		vl = strlen(r->vpath);
 		cl = strlen(r->cpath);
-		if (vl + n + 2 > PATH_MAX || cl + strlen(cname) + 2 > PATH_MAX || depth + 1 >= MAXDEPTH)
+		if (vl + n + 2 > PATH_MAX || cl + strlen(cname) + 2 > PATH_MAX ||
+		    depth + 1 >= MAXDEPTH)
 			goto toolong;
 		r->vpath[vl] = '/';
 		memcpy(r->vpath + vl + 1, name, n + 1);
@@ -334,7 +364,7 @@ restart:
 				n = (size_t)shim_fmt(tmp, sizeof(tmp), "%s%s", target, p);
 			else
 				n = (size_t)shim_fmt(tmp, sizeof(tmp), "%s/%s%s", r->vpath, target,
-						     p);
+				                     p);
 			if (n >= sizeof(tmp))
 				goto toolong;
 			strcpy(work, tmp);
@@ -409,6 +439,7 @@ int shim_resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 	char work[PATH_MAX];
 
 	r->kind = SHIM_PASS;
+	r->is_anc = 0;
 	if (shim_busy || !path)
 		return SHIM_PASS;
 	shim_init();
@@ -423,12 +454,14 @@ int shim_resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 		} else if (shim_proc_fd_subst(path, work, sizeof(work))) {
 			/* resolved below */
 		} else if (needs_norm(path)) {
-			if (shim_normalize(path, work, sizeof(work)) || !shim_under_mount(work))
+			if (shim_normalize(path, work, sizeof(work)))
 				return SHIM_PASS;
+			if (!shim_under_mount(work))
+				return ancestor(work, r);
 			if (path[strlen(path) - 1] == '/')
 				strcat(work, "/");
 		} else {
-			return SHIM_PASS;
+			return ancestor(path, r);
 		}
 	} else {
 		char base[PATH_MAX];

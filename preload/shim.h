@@ -50,40 +50,41 @@ void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* snprintf where truncation is acceptable (bounded diagnostics and paths
  * whose length was checked elsewhere); returns what snprintf returns. */
 int shim_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define SHIM_DBG(...)                                                                            \
-	do {                                                                                     \
-		if (shim_log_level >= SHIM_LOG_DEBUG)                                            \
-			shim_log(SHIM_LOG_DEBUG, __VA_ARGS__);                                   \
+#define SHIM_DBG(...)                                                                              \
+	do {                                                                                       \
+		if (shim_log_level >= SHIM_LOG_DEBUG)                                              \
+			shim_log(SHIM_LOG_DEBUG, __VA_ARGS__);                                     \
 	} while (0)
 
 /* ---- configuration and path resolution (path.c) ---- */
 struct shim_cfg {
-	int enabled;            /* 0: everything passes through */
-	char cipher[PATH_MAX];  /* cipher directory, absolute, no trailing '/' */
+	int enabled;           /* 0: everything passes through */
+	char cipher[PATH_MAX]; /* cipher directory, absolute, no trailing '/' */
 	size_t cipher_len;
-	char mount[PATH_MAX];   /* virtual root, absolute, normalised */
+	char mount[PATH_MAX]; /* virtual root, absolute, normalised */
 	size_t mount_len;
-	int stream;             /* UNSEAL_STREAM=1 */
-	uint64_t stream_min;    /* UNSEAL_STREAM_MIN (0 = never by size) */
-	int nthreads;           /* decrypt threads */
+	int stream;          /* UNSEAL_STREAM=1 */
+	uint64_t stream_min; /* UNSEAL_STREAM_MIN (0 = never by size) */
+	int nthreads;        /* decrypt threads */
 };
 extern struct shim_cfg shim_cfg;
 void shim_init(void); /* idempotent, thread-safe */
 
 enum { SHIM_PASS = 0, SHIM_VIRT = 1, SHIM_REAL = 2, SHIM_FAIL = 3 };
 enum {
-	SHIM_R_NOFOLLOW = 1,   /* do not follow a final symlink */
-	SHIM_R_EMPTY_OK = 2,   /* "" names dirfd itself (AT_EMPTY_PATH) */
+	SHIM_R_NOFOLLOW = 1, /* do not follow a final symlink */
+	SHIM_R_EMPTY_OK = 2, /* "" names dirfd itself (AT_EMPTY_PATH) */
 };
 
 struct shim_res {
-	int kind;               /* SHIM_PASS/VIRT/REAL/FAIL */
-	int err;                /* FAIL: errno; VIRT: ENOENT if the final entry is missing */
-	int exists;             /* VIRT: final entry exists (st valid) */
-	int is_root;            /* VIRT: the virtual root itself */
-	struct stat st;         /* VIRT && exists: lstat of the cipher entry (untranslated) */
-	char vpath[PATH_MAX];   /* VIRT: normalised virtual path */
-	char cpath[PATH_MAX];   /* VIRT: cipher path; REAL: real path to use instead */
+	int kind;             /* SHIM_PASS/VIRT/REAL/FAIL */
+	int err;              /* FAIL: errno; VIRT: ENOENT if the final entry is missing */
+	int exists;           /* VIRT: final entry exists (st valid) */
+	int is_root;          /* VIRT: the virtual root itself */
+	int is_anc;           /* VIRT: a missing ancestor of the mount (stat-only dir) */
+	struct stat st;       /* VIRT && exists: lstat of the cipher entry (untranslated) */
+	char vpath[PATH_MAX]; /* VIRT: normalised virtual path */
+	char cpath[PATH_MAX]; /* VIRT: cipher path; REAL: real path to use instead */
 };
 
 int shim_resolve(int dirfd, const char *path, int rflags, struct shim_res *r);
@@ -149,14 +150,14 @@ void shim_file_atfork_child(void);
 enum { SHIM_FD_FILE = 1, SHIM_FD_DIR = 2, SHIM_FD_STREAM = 3 };
 struct shim_stream;
 struct shim_fd {
-	int refs;               /* fd numbers sharing this entry (dup) + holders */
+	int refs; /* fd numbers sharing this entry (dup) + holders */
 	int kind;
 	struct shim_file *file; /* FILE, STREAM */
 	struct shim_stream *stream;
-	struct stat st;         /* spoofed fstat */
+	struct stat st; /* spoofed fstat */
 	char vpath[PATH_MAX];
 	char cpath[PATH_MAX];
-	struct shim_fd *next;   /* graveyard */
+	struct shim_fd *next; /* graveyard */
 };
 void shim_fd_init(void);
 int shim_fd_tracked(int fd); /* lock-free hint */
@@ -165,7 +166,7 @@ struct shim_fd *shim_fd_get(int fd);
 void shim_fd_put(struct shim_fd *e);
 /* New entry for fd (kind, vpath, cpath, st); takes a ref on file. */
 int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, const char *cpath,
-		const struct stat *st);
+                const struct stat *st);
 /* Forget fd (before the real close). */
 void shim_fd_drop(int fd);
 void shim_fd_drop_range(unsigned lo, unsigned hi);
@@ -186,7 +187,7 @@ void shim_vdir_forget(DIR *d);
 int shim_vdir_next(DIR *d, struct dirent64 **out);
 /* Translate one cipher name from directory cdir; 0 ok, -1 skip. */
 int shim_name_plain(const char *cdir, const uint8_t *iv, int in_root, const char *cname,
-		    char out[GCFS_NAME_MAX + 1]);
+                    char out[GCFS_NAME_MAX + 1]);
 
 /* ---- internal entry points shared between wrapper files ---- */
 int shim_open_impl(int dirfd, const char *path, int flags, mode_t mode, int *handled);
@@ -194,8 +195,7 @@ int shim_stat_impl(int dirfd, const char *path, struct stat *st, int atflags, in
 int shim_fstat_impl(int fd, struct stat *st, int *handled);
 DIR *shim_opendir_impl(const char *path, int *handled);
 ssize_t shim_readlink_impl(int dirfd, const char *path, char *buf, size_t len, int *handled);
-int shim_statx_impl(int dirfd, const char *path, int flags, unsigned mask, void *stx,
-		    int *handled);
+int shim_statx_impl(int dirfd, const char *path, int flags, unsigned mask, void *stx, int *handled);
 int shim_access_impl(int dirfd, const char *path, int mode, int flags, int *handled);
 long shim_getdents_impl(int fd, void *buf, size_t len, int *handled);
 

@@ -32,7 +32,7 @@ int shim_vdir_active(void)
 }
 
 int shim_name_plain(const char *cdir, const uint8_t *iv, int in_root, const char *cname,
-		    char out[GCFS_NAME_MAX + 1])
+                    char out[GCFS_NAME_MAX + 1])
 {
 	const gcfs_keys *k = shim_keys();
 	char full[GCFS_CNAME_MAX + 8], p[PATH_MAX];
@@ -141,7 +141,8 @@ int shim_vdir_next(DIR *d, struct dirent64 **out)
 		v->ent.d_off = e->d_off;
 		v->ent.d_type = e->d_type;
 		v->ent.d_reclen = (unsigned short)((offsetof(struct dirent64, d_name) +
-						    strlen(v->ent.d_name) + 1 + 7) & ~7u);
+		                                    strlen(v->ent.d_name) + 1 + 7) &
+		                                   ~7u);
 		*out = &v->ent;
 		return 1;
 	}

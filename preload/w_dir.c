@@ -16,7 +16,7 @@ static DIR *vopendir(const struct shim_res *r)
 	struct stat st = r->st;
 	DIR *d;
 
-	if (!r->exists) {
+	if (!r->exists || r->is_anc) {
 		errno = ENOENT;
 		return NULL;
 	}
@@ -130,7 +130,7 @@ static int readdir_r_core(DIR *d, struct dirent64 *ent, struct dirent64 **res, i
 
 	if (!shim_vdir_active() || !shim_vdir_next(d, &e))
 		return is64 ? REAL(readdir64_r)(d, ent, res)
-			    : REAL(readdir_r)(d, (struct dirent *)ent, (struct dirent **)res);
+		            : REAL(readdir_r)(d, (struct dirent *)ent, (struct dirent **)res);
 	if (!e) {
 		*res = NULL;
 		if (errno != saved)
@@ -204,7 +204,7 @@ fail:
 }
 
 static int scandir_core(int dirfd, const char *path, struct dirent64 ***list, filt_fn filt,
-			cmp_fn cmp, int *handled)
+                        cmp_fn cmp, int *handled)
 {
 	DIR *d = opendir_at(dirfd, path, handled);
 	int n, e;
@@ -221,7 +221,7 @@ static int scandir_core(int dirfd, const char *path, struct dirent64 ***list, fi
 }
 
 SHIM_EXPORT int scandir64(const char *p, struct dirent64 ***l, shim_scandir64_filter f,
-			  shim_scandir64_cmp c)
+                          shim_scandir64_cmp c)
 {
 	int h, n = scandir_core(AT_FDCWD, p, l, f, c, &h);
 
@@ -229,7 +229,7 @@ SHIM_EXPORT int scandir64(const char *p, struct dirent64 ***l, shim_scandir64_fi
 }
 
 SHIM_EXPORT int scandir(const char *p, struct dirent ***l, shim_scandir_filter f,
-			shim_scandir_cmp c)
+                        shim_scandir_cmp c)
 {
 	int h, n = scandir_core(AT_FDCWD, p, (struct dirent64 ***)l, (filt_fn)f, (cmp_fn)c, &h);
 
@@ -237,7 +237,7 @@ SHIM_EXPORT int scandir(const char *p, struct dirent ***l, shim_scandir_filter f
 }
 
 SHIM_EXPORT int scandirat64(int d, const char *p, struct dirent64 ***l, shim_scandir64_filter f,
-			    shim_scandir64_cmp c)
+                            shim_scandir64_cmp c)
 {
 	int h, n = scandir_core(d, p, l, f, c, &h);
 
@@ -245,7 +245,7 @@ SHIM_EXPORT int scandirat64(int d, const char *p, struct dirent64 ***l, shim_sca
 }
 
 SHIM_EXPORT int scandirat(int d, const char *p, struct dirent ***l, shim_scandir_filter f,
-			  shim_scandir_cmp c)
+                          shim_scandir_cmp c)
 {
 	int h, n = scandir_core(d, p, (struct dirent64 ***)l, (filt_fn)f, (cmp_fn)c, &h);
 
@@ -353,17 +353,17 @@ static int g_lstat(const char *p, void *st)
 	return lstat(p, st);
 }
 
-#define GLOB_BODY(pat, fl, ef, g, realfn)                                                        \
-	do {                                                                                     \
-		shim_init();                                                                     \
-		if (!shim_cfg.enabled || shim_busy || ((fl) & GLOB_ALTDIRFUNC))                  \
-			return realfn(pat, fl, ef, g);                                           \
-		(g)->gl_opendir = g_opendir;                                                     \
-		(g)->gl_readdir = (void *)g_readdir;                                             \
-		(g)->gl_closedir = g_closedir;                                                   \
-		(g)->gl_stat = (void *)g_stat;                                                   \
-		(g)->gl_lstat = (void *)g_lstat;                                                 \
-		return realfn(pat, (fl) | GLOB_ALTDIRFUNC, ef, g);                               \
+#define GLOB_BODY(pat, fl, ef, g, realfn)                                                          \
+	do {                                                                                       \
+		shim_init();                                                                       \
+		if (!shim_cfg.enabled || shim_busy || ((fl)&GLOB_ALTDIRFUNC))                      \
+			return realfn(pat, fl, ef, g);                                             \
+		(g)->gl_opendir = g_opendir;                                                       \
+		(g)->gl_readdir = (void *)g_readdir;                                               \
+		(g)->gl_closedir = g_closedir;                                                     \
+		(g)->gl_stat = (void *)g_stat;                                                     \
+		(g)->gl_lstat = (void *)g_lstat;                                                   \
+		return realfn(pat, (fl) | GLOB_ALTDIRFUNC, ef, g);                                 \
 	} while (0)
 
 SHIM_EXPORT int glob(const char *pat, int fl, shim_glob_err ef, glob_t *g)

@@ -6,8 +6,8 @@
 
 #include "preload/shim.h"
 
-static void *mmap_core(void *(*real)(void *, size_t, int, int, int, off_t), void *addr,
-		       size_t len, int prot, int flags, int fd, off_t off)
+static void *mmap_core(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len,
+                       int prot, int flags, int fd, off_t off)
 {
 	struct shim_fd *e;
 	void *p;

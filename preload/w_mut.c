@@ -38,13 +38,13 @@ static const char *mut(int dirfd, const char *path, int how, int nofollow, struc
 /* The dirfd to use with what mut() returned. */
 #define DFD(d, p, orig) ((p) == (orig) ? (d) : AT_FDCWD)
 
-#define MUT(d, path, how, nf, call)                                                              \
-	do {                                                                                     \
-		struct shim_res r_;                                                              \
-		const char *P = mut(d, path, how, nf, &r_);                                      \
-		if (!P)                                                                          \
-			return -1;                                                               \
-		return call;                                                                     \
+#define MUT(d, path, how, nf, call)                                                                \
+	do {                                                                                       \
+		struct shim_res r_;                                                                \
+		const char *P = mut(d, path, how, nf, &r_);                                        \
+		if (!P)                                                                            \
+			return -1;                                                                 \
+		return call;                                                                       \
 	} while (0)
 
 SHIM_EXPORT int unlink(const char *p)
@@ -185,7 +185,7 @@ SHIM_EXPORT int lremovexattr(const char *p, const char *n)
 /* ---- two-path operations ---- */
 
 static int two(int d1, const char *p1, int d2, const char *p2, int create2, const char **o1,
-	       const char **o2)
+               const char **o2)
 {
 	struct shim_res r1, r2;
 	const char *a = mut(d1, p1, M_EXIST, 1, &r1);
@@ -206,20 +206,20 @@ static int two(int d1, const char *p1, int d2, const char *p2, int create2, cons
 	return 0;
 }
 
-#define TWO(d1, p1, d2, p2, create2, call)                                                       \
-	do {                                                                                     \
-		const char *A, *B;                                                               \
-		int rc_, e_;                                                                     \
-		if (two(d1, p1, d2, p2, create2, &A, &B))                                        \
-			return -1;                                                               \
-		rc_ = call;                                                                      \
-		e_ = errno;                                                                      \
-		if (A != p1)                                                                     \
-			free((void *)A);                                                         \
-		if (B != p2)                                                                     \
-			free((void *)B);                                                         \
-		errno = e_;                                                                      \
-		return rc_;                                                                      \
+#define TWO(d1, p1, d2, p2, create2, call)                                                         \
+	do {                                                                                       \
+		const char *A, *B;                                                                 \
+		int rc_, e_;                                                                       \
+		if (two(d1, p1, d2, p2, create2, &A, &B))                                          \
+			return -1;                                                                 \
+		rc_ = call;                                                                        \
+		e_ = errno;                                                                        \
+		if (A != p1)                                                                       \
+			free((void *)A);                                                           \
+		if (B != p2)                                                                       \
+			free((void *)B);                                                           \
+		errno = e_;                                                                        \
+		return rc_;                                                                        \
 	} while (0)
 
 SHIM_EXPORT int rename(const char *a, const char *b)

@@ -20,7 +20,8 @@ static int open_dir(const struct shim_res *r, int flags)
 		errno = EISDIR;
 		return -1;
 	}
-	fd = REAL(openat)(AT_FDCWD, r->cpath, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW), 0);
+	fd =
+	    REAL(openat)(AT_FDCWD, r->cpath, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW), 0);
 	if (fd >= 0)
 		shim_fd_add(fd, SHIM_FD_DIR, NULL, r->vpath, r->cpath, &st);
 	return fd;
@@ -55,7 +56,7 @@ static int open_file(const struct shim_res *r, int flags, int allow_stream)
 }
 
 static int open_core(int dirfd, const char *path, int flags, mode_t mode, int allow_stream,
-		     int *handled)
+                     int *handled)
 {
 	struct shim_res r;
 	int saved = errno, rf = 0, fd;
@@ -79,7 +80,7 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 	}
 	*handled = 1;
 	SHIM_DBG("unseal: open: %s (flags 0%o)", r.vpath, (unsigned)flags);
-	if (!r.exists) {
+	if (!r.exists || r.is_anc) {
 		errno = (flags & O_CREAT) ? EROFS : ENOENT;
 		return -1;
 	}
@@ -121,14 +122,14 @@ int shim_open_impl(int dirfd, const char *path, int flags, mode_t mode, int *han
 	return open_core(dirfd, path, flags, mode, 1, handled);
 }
 
-#define MODE_ARG(flags, mode)                                                                    \
-	do {                                                                                     \
-		if ((flags) & (O_CREAT | O_TMPFILE)) {                                           \
-			va_list ap;                                                              \
-			va_start(ap, flags);                                                     \
-			mode = (mode_t)va_arg(ap, int);                                          \
-			va_end(ap);                                                              \
-		}                                                                                \
+#define MODE_ARG(flags, mode)                                                                      \
+	do {                                                                                       \
+		if ((flags) & (O_CREAT | O_TMPFILE)) {                                             \
+			va_list ap;                                                                \
+			va_start(ap, flags);                                                       \
+			mode = (mode_t)va_arg(ap, int);                                            \
+			va_end(ap);                                                                \
+		}                                                                                  \
 	} while (0)
 
 SHIM_EXPORT int open(const char *path, int flags, ...)

@@ -305,20 +305,20 @@ static int fs_target(const char *path, int fd, char *out, size_t cap, int *err)
 	}
 }
 
-#define FS_BODY(path, fd, buf, call, realcall, fld)                                           \
-	do {                                                                                     \
-		char c_[PATH_MAX];                                                               \
-		int e_, rc_;                                                                     \
-		if (!fs_target(path, fd, c_, sizeof(c_), &e_))                                   \
-			return realcall;                                                         \
-		if (e_) {                                                                        \
-			errno = e_;                                                              \
-			return -1;                                                               \
-		}                                                                                \
-		rc_ = call(c_, buf);                                                             \
-		if (rc_ == 0) /* read-only view */                                               \
-			(buf)->fld |= ST_RDONLY;                                                 \
-		return rc_;                                                                      \
+#define FS_BODY(path, fd, buf, call, realcall, fld)                                                \
+	do {                                                                                       \
+		char c_[PATH_MAX];                                                                 \
+		int e_, rc_;                                                                       \
+		if (!fs_target(path, fd, c_, sizeof(c_), &e_))                                     \
+			return realcall;                                                           \
+		if (e_) {                                                                          \
+			errno = e_;                                                                \
+			return -1;                                                                 \
+		}                                                                                  \
+		rc_ = call(c_, buf);                                                               \
+		if (rc_ == 0) /* read-only view */                                                 \
+			(buf)->fld |= ST_RDONLY;                                                   \
+		return rc_;                                                                        \
 	} while (0)
 
 SHIM_EXPORT int statfs(const char *p, struct statfs *b)
@@ -379,19 +379,19 @@ static int xattr_target(const char *p, int nofollow, struct shim_res *r, const c
 	return r->exists ? -1 : ENOENT;
 }
 
-#define XGET_BODY(p, nofollow, realfn, none, ...)                                                \
-	do {                                                                                     \
-		struct shim_res r_;                                                              \
-		const char *U;                                                                   \
-		int e_ = xattr_target(p, nofollow, &r_, &U);                                     \
-		if (!e_)                                                                         \
-			return realfn(U, __VA_ARGS__);                                           \
-		if (e_ < 0)                                                                      \
-			e_ = (none);                                                             \
-		if (!e_)                                                                         \
-			return 0;                                                                \
-		errno = e_;                                                                      \
-		return -1;                                                                       \
+#define XGET_BODY(p, nofollow, realfn, none, ...)                                                  \
+	do {                                                                                       \
+		struct shim_res r_;                                                                \
+		const char *U;                                                                     \
+		int e_ = xattr_target(p, nofollow, &r_, &U);                                       \
+		if (!e_)                                                                           \
+			return realfn(U, __VA_ARGS__);                                             \
+		if (e_ < 0)                                                                        \
+			e_ = (none);                                                               \
+		if (!e_)                                                                           \
+			return 0;                                                                  \
+		errno = e_;                                                                        \
+		return -1;                                                                         \
 	} while (0)
 
 SHIM_EXPORT ssize_t getxattr(const char *p, const char *n, void *v, size_t s)

@@ -60,16 +60,16 @@ int shim_stat_impl(int dirfd, const char *path, struct stat *st, int atflags, in
 	return 0;
 }
 
-#define STAT_BODY(dirfd, path, st, fl, realcall)                                                 \
-	do {                                                                                     \
-		int h_, rc_ = shim_stat_impl(dirfd, path, (struct stat *)(st), fl, &h_);         \
-		return h_ ? rc_ : (realcall);                                                    \
+#define STAT_BODY(dirfd, path, st, fl, realcall)                                                   \
+	do {                                                                                       \
+		int h_, rc_ = shim_stat_impl(dirfd, path, (struct stat *)(st), fl, &h_);           \
+		return h_ ? rc_ : (realcall);                                                      \
 	} while (0)
 
-#define FSTAT_BODY(fd, st, realcall)                                                             \
-	do {                                                                                     \
-		int h_, rc_ = shim_fstat_impl(fd, (struct stat *)(st), &h_);                     \
-		return h_ ? rc_ : (realcall);                                                    \
+#define FSTAT_BODY(fd, st, realcall)                                                               \
+	do {                                                                                       \
+		int h_, rc_ = shim_fstat_impl(fd, (struct stat *)(st), &h_);                       \
+		return h_ ? rc_ : (realcall);                                                      \
 	} while (0)
 
 SHIM_EXPORT int stat(const char *p, struct stat *st)
@@ -184,10 +184,10 @@ static void stat_to_statx(const struct stat *st, struct statx *x)
 
 /* statx of the cipher entry, then the plaintext size from `view`. */
 static int statx_cipher(const char *cpath, int flags, unsigned mask, struct statx *x,
-			const struct stat *view)
+                        const struct stat *view)
 {
 	int rc = REAL(statx)(AT_FDCWD, cpath, AT_SYMLINK_NOFOLLOW | (flags & AT_STATX_SYNC_TYPE),
-			     mask, x);
+	                     mask, x);
 
 	if (rc < 0) {
 		stat_to_statx(view, x);
@@ -197,8 +197,7 @@ static int statx_cipher(const char *cpath, int flags, unsigned mask, struct stat
 	return 0;
 }
 
-int shim_statx_impl(int dirfd, const char *path, int flags, unsigned mask, void *stxp,
-		    int *handled)
+int shim_statx_impl(int dirfd, const char *path, int flags, unsigned mask, void *stxp, int *handled)
 {
 	struct statx *x = stxp;
 	struct shim_res r;
@@ -221,9 +220,9 @@ int shim_statx_impl(int dirfd, const char *path, int flags, unsigned mask, void 
 	}
 	if (path && !path[0] && !(flags & AT_EMPTY_PATH))
 		return -1;
-	switch (shim_resolve(dirfd, path,
-			     SHIM_R_EMPTY_OK | ((flags & AT_SYMLINK_NOFOLLOW) ? SHIM_R_NOFOLLOW : 0),
-			     &r)) {
+	switch (shim_resolve(
+	    dirfd, path, SHIM_R_EMPTY_OK | ((flags & AT_SYMLINK_NOFOLLOW) ? SHIM_R_NOFOLLOW : 0),
+	    &r)) {
 	case SHIM_PASS:
 		return -1;
 	case SHIM_REAL:
@@ -259,8 +258,8 @@ int shim_access_impl(int dirfd, const char *path, int mode, int flags, int *hand
 	struct shim_res r;
 
 	*handled = 0;
-	switch (shim_resolve(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? SHIM_R_NOFOLLOW : 0,
-			     &r)) {
+	switch (
+	    shim_resolve(dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? SHIM_R_NOFOLLOW : 0, &r)) {
 	case SHIM_PASS:
 		return -1;
 	case SHIM_REAL:

@@ -16,11 +16,11 @@
 #define S(i) ((const char *)a[i])
 
 /* One case: run `expr` (which sets h); if handled return it. */
-#define TRY(expr)                                                                                \
-	do {                                                                                     \
-		long r_ = (long)(expr);                                                          \
-		if (h)                                                                           \
-			return r_;                                                               \
+#define TRY(expr)                                                                                  \
+	do {                                                                                       \
+		long r_ = (long)(expr);                                                            \
+		if (h)                                                                             \
+			return r_;                                                                 \
 	} while (0)
 
 static long dispatch(long nr, const unsigned long *a)
@@ -39,7 +39,7 @@ static long dispatch(long nr, const unsigned long *a)
 
 		if (how && (size_t)A(3) >= sizeof(*how))
 			TRY(shim_open_impl((int)A(0), S(1), (int)how->flags, (mode_t)how->mode,
-					   &h));
+			                   &h));
 		break;
 	}
 	case SYS_stat:
