@@ -142,10 +142,11 @@ static int load(struct shim_file *f, const struct shim_res *r)
 		                    &bad, err, sizeof(err));
 		REAL(munmap)(map, gf.plain_size);
 		if (rc || done != gf.plain_size) {
-			if (rc)
-				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: block %llu: %s",
-				         r->vpath, (unsigned long long)bad,
-				         err[0] ? err : gcfs_strerror(rc));
+			if (rc && err[0])
+				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: %s", r->vpath, err);
+			else if (rc)
+				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: block %llu: %s", r->vpath,
+					 (unsigned long long)bad, gcfs_strerror(rc));
 			else
 				shim_log(SHIM_LOG_ERROR, "unseal: open: %s: short read", r->vpath);
 			rc = -EIO;

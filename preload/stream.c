@@ -143,8 +143,11 @@ static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int
 		return -EACCES;
 	rc = gcfs_file_read(k, &io, &s->gf, dst, n, off, threads, done, &bad, err, sizeof(err));
 	if (rc) {
-		shim_log(SHIM_LOG_ERROR, "unseal: read: %s: block %llu: %s", s->vpath,
-		         (unsigned long long)bad, err[0] ? err : gcfs_strerror(rc));
+		if (err[0])
+			shim_log(SHIM_LOG_ERROR, "unseal: read: %s: %s", s->vpath, err);
+		else
+			shim_log(SHIM_LOG_ERROR, "unseal: read: %s: block %llu: %s", s->vpath,
+				 (unsigned long long)bad, gcfs_strerror(rc));
 		return -EIO;
 	}
 	return 0;
@@ -178,8 +181,12 @@ static ssize_t serve(struct shim_stream *s, void *buf, size_t n, uint64_t off)
 		}
 		s->win_len = 0;
 		rc = decrypt(s, s->win, WIN_SIZE, wo, 1, &done);
-		if (rc)
-			return rc;
+		if (rc) {
+			/* A bad block elsewhere in the window must not fail a
+			 * read that does not touch it. */
+			rc = decrypt(s, buf, n, off, 1, &done);
+			return rc ? rc : (ssize_t)done;
+		}
 		s->win_off = wo;
 		s->win_len = done;
 		if (off + n > wo + done)
