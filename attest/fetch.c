@@ -112,8 +112,10 @@ static int get_resource(kbs_ctx *c, const char *path, kbs_result *res)
 					     &res->secret, &res->secret_len, cause,
 					     sizeof(cause));
 			kbs_resp_free(&r);
-			if (rc)
-				return kbs_fail(c->err, c->errlen, rc, "decrypt", "%s", cause);
+			if (rc) /* a non-JSON answer is the resource step's fault */
+				return kbs_fail(c->err, c->errlen, rc,
+						rc == KBS_E_DECRYPT ? "decrypt" : "resource", "%s",
+						cause);
 			return KBS_OK;
 		}
 		kbs_detail(&r, detail, sizeof(detail));
