@@ -59,7 +59,7 @@ char *kbs_canon_json(const cJSON *v)
 }
 
 cJSON *kbs_binding_material(kbs_proto p, const char *nonce, const cJSON *jwk,
-			    const char *additional)
+                            const char *additional)
 {
 	cJSON *m = cJSON_CreateObject(), *k = cJSON_Duplicate(jwk, 1);
 
@@ -92,7 +92,7 @@ static const EVP_MD *hash_md(const char *hash)
 }
 
 int kbs_binding_digest(kbs_proto p, const char *nonce, const cJSON *jwk, const char *additional,
-		       const char *hash, uint8_t out[KBS_DIGEST_MAX], size_t *outlen)
+                       const char *hash, uint8_t out[KBS_DIGEST_MAX], size_t *outlen)
 {
 	const EVP_MD *md = hash_md(hash);
 	cJSON *m;

@@ -17,8 +17,11 @@ int kbs_tee_parse(const char *s, kbs_tee_kind *out)
 	static const struct {
 		const char *name;
 		kbs_tee_kind kind;
-	} map[] = {{"auto", KBS_TEE_AUTO}, {"sample", KBS_TEE_SAMPLE}, {"tdx", KBS_TEE_TDX},
-		   {"snp", KBS_TEE_SNP},   {"tsm", KBS_TEE_TSM}};
+	} map[] = {{"auto", KBS_TEE_AUTO},
+	           {"sample", KBS_TEE_SAMPLE},
+	           {"tdx", KBS_TEE_TDX},
+	           {"snp", KBS_TEE_SNP},
+	           {"tsm", KBS_TEE_TSM}};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (s && !strcmp(s, map[i].name)) {
@@ -52,7 +55,7 @@ static int use_tsm(kbs_tee *t, int probe)
 }
 
 int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *cause,
-		    size_t causelen)
+                    size_t causelen)
 {
 	kbs_tee_kind k;
 	int probe;
@@ -89,8 +92,9 @@ int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *ca
 	if (k == KBS_TEE_AUTO)
 		snprintf(cause, causelen, "no TEE found; set UNSEAL_TEE=sample for development");
 	else
-		snprintf(cause, causelen, "TEE '%s' not available (no configfs-tsm provider at %s%s)",
-			 want, tsm_root, k == KBS_TEE_TDX ? " and no " TDX_GUEST_DEV : "");
+		snprintf(cause, causelen,
+		         "TEE '%s' not available (no configfs-tsm provider at %s%s)", want,
+		         tsm_root, k == KBS_TEE_TDX ? " and no " TDX_GUEST_DEV : "");
 	return KBS_E_EVIDENCE;
 }
 
@@ -126,7 +130,7 @@ static cJSON *tdx_evidence(const uint8_t *quote, size_t qlen)
 }
 
 int kbs_evidence(const kbs_tee *t, const uint8_t *digest, size_t dlen, cJSON **out, char *cause,
-		 size_t causelen)
+                 size_t causelen)
 {
 	uint8_t rd[KBS_REPORTDATA_LEN] = {0}, *q = NULL;
 	char prov[64];
@@ -141,8 +145,7 @@ int kbs_evidence(const kbs_tee *t, const uint8_t *digest, size_t dlen, cJSON **o
 	/* Hardware REPORTDATA: digest then zeros up to 64 bytes. */
 	memcpy(rd, digest, dlen < sizeof(rd) ? dlen : sizeof(rd));
 	if (t->kind == KBS_TEE_TSM)
-		rc = kbs_tsm_quote(t->tsm_root, rd, &q, &qlen, prov, sizeof(prov), cause,
-				   causelen);
+		rc = kbs_tsm_quote(t->tsm_root, rd, &q, &qlen, prov, sizeof(prov), cause, causelen);
 	else
 		rc = kbs_tdx_report(rd, &q, &qlen, cause, causelen);
 	if (rc)

@@ -25,8 +25,8 @@ struct tdx_report_req {
 /* _IOWR('T', 1, struct tdx_report_req), from <linux/tdx-guest.h>. */
 #define TDX_CMD_GET_REPORT0 _IOWR('T', 1, struct tdx_report_req)
 
-int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *rlen,
-		   char *cause, size_t causelen)
+int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *rlen, char *cause,
+                   size_t causelen)
 {
 	struct tdx_report_req req;
 	int fd = open(TDX_GUEST_DEV, O_RDWR | O_CLOEXEC);
@@ -34,7 +34,7 @@ int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *
 	*rep = NULL;
 	if (fd < 0) {
 		snprintf(cause, causelen, "tdx: cannot open %s: %s", TDX_GUEST_DEV,
-			 strerror(errno));
+		         strerror(errno));
 		return -1;
 	}
 	memset(&req, 0, sizeof(req));

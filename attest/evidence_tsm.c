@@ -116,7 +116,7 @@ static int write_inblob(const char *dir, const uint8_t rd[KBS_REPORTDATA_LEN])
 }
 
 static int tsm_in_entry(const char *dir, const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **quote,
-			size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen)
+                        size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen)
 {
 	char p[700], gen[32];
 
@@ -128,8 +128,7 @@ static int tsm_in_entry(const char *dir, const uint8_t rd[KBS_REPORTDATA_LEN], u
 		snprintf(cause, causelen, "tsm: cannot write inblob: %s", strerror(errno));
 		return -1;
 	}
-	if (entry_path(p, sizeof(p), dir, "outblob") ||
-	    read_all(p, quote, qlen, TSM_QUOTE_MAX)) {
+	if (entry_path(p, sizeof(p), dir, "outblob") || read_all(p, quote, qlen, TSM_QUOTE_MAX)) {
 		snprintf(cause, causelen, "tsm: cannot read outblob: %s", strerror(errno));
 		return -1;
 	}
@@ -150,7 +149,7 @@ bad:
 }
 
 int kbs_tsm_quote(const char *root, const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **quote,
-		  size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen)
+                  size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen)
 {
 	char dir[600];
 	int rc;
@@ -159,7 +158,7 @@ int kbs_tsm_quote(const char *root, const uint8_t rd[KBS_REPORTDATA_LEN], uint8_
 	*qlen = 0;
 	if (make_entry(root, dir, sizeof(dir))) {
 		snprintf(cause, causelen, "tsm: cannot create report entry under %s: %s", root,
-			 errno == ENXIO ? "no TSM provider registered" : strerror(errno));
+		         errno == ENXIO ? "no TSM provider registered" : strerror(errno));
 		return -1;
 	}
 	rc = tsm_in_entry(dir, rd, quote, qlen, prov, provcap, cause, causelen);

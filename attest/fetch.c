@@ -69,20 +69,20 @@ int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *bod
 		if (t == KBS_T_OK) { /* 5xx: ingress or server trouble, retry */
 			kbs_detail(r, detail, sizeof(detail));
 			snprintf(cause, sizeof(cause), "HTTP %ld%s%s", r->status,
-				 detail[0] ? ": " : "", detail);
+			         detail[0] ? ": " : "", detail);
 			kbs_resp_free(r);
 		}
 		left = c->deadline - kbs_now();
 		if (left <= backoff)
 			return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step,
-					"no answer within the %.0f s deadline (last: %s)",
-					c->timeout_s, cause);
+			                "no answer within the %.0f s deadline (last: %s)",
+			                c->timeout_s, cause);
 		if (i + 1 < MAX_TRIES)
 			sleep_s(backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
 	}
 	return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step, "giving up after %d attempts: %s",
-			MAX_TRIES, cause);
+	                MAX_TRIES, cause);
 }
 
 /* Missing resource: openanolis 404 ReadSecretFailed, upstream 401
@@ -108,14 +108,13 @@ static int get_resource(kbs_ctx *c, const char *path, kbs_result *res)
 		if (rc)
 			return rc;
 		if (r.status == 200) {
-			rc = kbs_jwe_decrypt(c->pk, kbs_key_alg(c->proto), r.body, r.len,
-					     &res->secret, &res->secret_len, cause,
-					     sizeof(cause));
+			rc = kbs_jwe_decrypt(c->pk, kbs_pkey_alg(c->proto, c->pk), r.body, r.len,
+			                     &res->secret, &res->secret_len, cause, sizeof(cause));
 			kbs_resp_free(&r);
 			if (rc) /* a non-JSON answer is the resource step's fault */
 				return kbs_fail(c->err, c->errlen, rc,
-						rc == KBS_E_DECRYPT ? "decrypt" : "resource", "%s",
-						cause);
+				                rc == KBS_E_DECRYPT ? "decrypt" : "resource", "%s",
+				                cause);
 			return KBS_OK;
 		}
 		kbs_detail(&r, detail, sizeof(detail));
@@ -128,12 +127,12 @@ static int get_resource(kbs_ctx *c, const char *path, kbs_result *res)
 				return rc;
 			continue;
 		}
-		rc = is_missing(&r)	      ? KBS_E_MISSING
+		rc = is_missing(&r)                       ? KBS_E_MISSING
 		     : r.status == 401 || r.status == 403 ? KBS_E_REFUSED
-							  : KBS_E_PROTOCOL;
+		                                          : KBS_E_PROTOCOL;
 		kbs_fail(c->err, c->errlen, rc, "resource", "%s %s: HTTP %ld%s%s",
-			 rc == KBS_E_MISSING ? "resource missing" : "refused", path, r.status,
-			 detail[0] ? ": " : "", detail);
+		         rc == KBS_E_MISSING ? "resource missing" : "refused", path, r.status,
+		         detail[0] ? ": " : "", detail);
 		kbs_resp_free(&r);
 		return rc;
 	}
@@ -152,7 +151,7 @@ static int config_timeout(const kbs_config *cfg, double *out, char *err, size_t 
 
 		if (*end || !(v > 0) || v > 86400)
 			return kbs_fail(err, errlen, KBS_E_USAGE, "config",
-					"UNSEAL_KBS_TIMEOUT must be seconds > 0");
+			                "UNSEAL_KBS_TIMEOUT must be seconds > 0");
 		*out = v;
 	}
 	return KBS_OK;
@@ -169,13 +168,13 @@ static int config_base(kbs_ctx *c, const kbs_config *cfg, const kbs_uri *u)
 		n = snprintf(c->base, sizeof(c->base), "http://%s", u->host);
 	else
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config",
-				"no KBS URL: pass --kbs-url, set UNSEAL_KBS_URL or use "
-				"kbs://host:port/...");
+		                "no KBS URL: pass --kbs-url, set UNSEAL_KBS_URL or use "
+		                "kbs://host:port/...");
 	if (n < 0 || (size_t)n >= sizeof(c->base) ||
 	    (strncmp(c->base, "http://", 7) && strncmp(c->base, "https://", 8)) ||
 	    strlen(c->base) <= 8)
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config",
-				"KBS URL must be http:// or https://host[/path]");
+		                "KBS URL must be http:// or https://host[/path]");
 	return KBS_OK;
 }
 
@@ -183,17 +182,23 @@ static int setup(kbs_ctx *c, const kbs_config *cfg, kbs_uri *u)
 {
 	const char *ca = cfg->cafile && *cfg->cafile ? cfg->cafile : getenv("UNSEAL_KBS_CAFILE");
 	const char *uri = cfg->key_uri && *cfg->key_uri ? cfg->key_uri : getenv("UNSEAL_KEY_URI");
+	const char *kt;
 	char cause[200];
 	int rc;
 
 	if (kbs_uri_parse(uri, u, cause, sizeof(cause)))
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "uri", "%s", cause);
-	if ((rc = config_base(c, cfg, u)) || (rc = config_timeout(cfg, &c->timeout_s, c->err,
-								  c->errlen)))
+	if ((rc = config_base(c, cfg, u)) ||
+	    (rc = config_timeout(cfg, &c->timeout_s, c->err, c->errlen)))
 		return rc;
 	if ((unsigned)cfg->proto > KBS_PROTO_040)
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config", "bad protocol version");
 	c->start = cfg->proto == KBS_PROTO_AUTO ? KBS_PROTO_040 : cfg->proto;
+	kt = cfg->key_type && *cfg->key_type ? cfg->key_type : getenv("UNSEAL_KBS_KEY");
+	if (kt && *kt && strcmp(kt, "rsa") && strcmp(kt, "ec"))
+		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config",
+		                "key type must be rsa or ec, got '%s'", kt);
+	c->want_ec = kt && !strcmp(kt, "ec");
 	c->deadline = kbs_now() + c->timeout_s;
 	rc = kbs_tee_resolve(cfg->tee, cfg->tsm_root, &c->tee, cause, sizeof(cause));
 	if (rc)
@@ -202,7 +207,7 @@ static int setup(kbs_ctx *c, const kbs_config *cfg, kbs_uri *u)
 	c->h = curl_ok ? kbs_http_new(ca && *ca ? ca : NULL, c->deadline) : NULL;
 	if (!c->h)
 		return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, "config",
-				"cannot initialise libcurl");
+		                "cannot initialise libcurl");
 	return KBS_OK;
 }
 

@@ -98,8 +98,8 @@ int kbs_jar_header(const kbs_jar *j, char *out, size_t cap)
 		return -1;
 	out[0] = 0;
 	for (int i = 0; i < j->n; i++) {
-		int n = snprintf(out + off, cap - off, "%s%s=%s", i ? "; " : "Cookie: ",
-				 j->name[i], j->value[i]);
+		int n = snprintf(out + off, cap - off, "%s%s=%s", i ? "; " : "Cookie: ", j->name[i],
+		                 j->value[i]);
 
 		if (n < 0 || (size_t)n >= cap - off)
 			return -1;
@@ -249,7 +249,7 @@ fail:
 }
 
 static void setup(kbs_http *h, const char *url, const char *body, struct curl_slist *hd,
-		  long timeout_ms)
+                  long timeout_ms)
 {
 	CURL *c = h->curl;
 
@@ -276,7 +276,7 @@ static void setup(kbs_http *h, const char *url, const char *body, struct curl_sl
 }
 
 int kbs_http_do(kbs_http *h, const char *url, const char *body, kbs_resp *r, char *cause,
-		size_t causelen)
+                size_t causelen)
 {
 	double left = h->deadline - kbs_now();
 	struct curl_slist *hd;

@@ -39,6 +39,9 @@ typedef struct kbs_config {
 	const char *cafile;    /* NULL = system default (https only) */
 	kbs_proto proto;       /* KBS_PROTO_AUTO negotiates */
 	double timeout_s;      /* total deadline; <= 0: $UNSEAL_KBS_TIMEOUT or 60 */
+	const char *key_type;  /* "rsa" | "ec"; NULL = $UNSEAL_KBS_KEY or "rsa".  "ec" =
+				  P-256 ECDH-ES+A256KW from 0.2.0 (much faster keygen);
+				  0.1.x always uses RSA1_5 */
 } kbs_config;
 
 typedef struct kbs_result {

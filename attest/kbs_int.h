@@ -21,7 +21,7 @@
 /* ---- errors ---- */
 /* "unseal: attest: <step>: <cause>" into err (may be NULL); returns code. */
 int kbs_fail(char *err, size_t errlen, int code, const char *step, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 /* ---- time ---- */
 double kbs_now(void); /* CLOCK_MONOTONIC seconds */
@@ -32,7 +32,7 @@ kbs_proto kbs_proto_parse(const char *s); /* -1 cast on junk */
 
 /* ---- uri.c ---- */
 typedef struct kbs_uri {
-	char host[256];         /* authority, "" for kbs:/// */
+	char host[256];                 /* authority, "" for kbs:/// */
 	char path[3 * KBS_SEG_MAX + 4]; /* "repo/type/tag" */
 } kbs_uri;
 int kbs_uri_parse(const char *s, kbs_uri *out, char *cause, size_t causelen);
@@ -70,24 +70,31 @@ kbs_jar *kbs_http_jar(kbs_http *h);
 void kbs_http_set_bearer(kbs_http *h, const char *token); /* NULL clears */
 /* One request bounded by the deadline; body NULL means GET. */
 int kbs_http_do(kbs_http *h, const char *url, const char *body, kbs_resp *r, char *cause,
-		size_t causelen);
+                size_t causelen);
 void kbs_resp_free(kbs_resp *r);
 
 /* ---- keys.c ---- */
-EVP_PKEY *kbs_key_new(void); /* RSA-2048, fresh per handshake */
-/* {"kty":"RSA","alg":alg,"n":..,"e":..} with no other members. */
+EVP_PKEY *kbs_key_new(void);    /* RSA-2048, fresh per handshake */
+EVP_PKEY *kbs_key_new_ec(void); /* P-256 */
+/* The key type we use for version p: EC only if asked and p >= 0.2.0. */
+int kbs_key_use_ec(kbs_proto p, int want_ec);
+/* JWK with exactly the members the server's struct knows:
+ * RSA {kty,alg,n,e}, EC {kty,crv,alg,x,y}. */
+cJSON *kbs_jwk(const EVP_PKEY *pk, const char *alg);
 cJSON *kbs_jwk_rsa(const EVP_PKEY *pk, const char *alg);
-const char *kbs_key_alg(kbs_proto p); /* RSA1_5 for 0.1.x, else RSA-OAEP-256 */
+/* RSA1_5 for 0.1.x, else RSA-OAEP-256; ECDH-ES+A256KW for EC keys. */
+const char *kbs_key_alg(kbs_proto p);
+const char *kbs_pkey_alg(kbs_proto p, const EVP_PKEY *pk);
 
 /* ---- binding.c ---- */
 /* Compact JSON, keys sorted at every level, cJSON's minimal escaping. */
 char *kbs_canon_json(const cJSON *v);
 /* Runtime material per spec 3.3 (P4 adds "additional-evidence"). */
 cJSON *kbs_binding_material(kbs_proto p, const char *nonce, const cJSON *jwk,
-			    const char *additional);
+                            const char *additional);
 /* hash name (sha256|sha384|sha512|sm3, any case) or NULL for sha384. */
 int kbs_binding_digest(kbs_proto p, const char *nonce, const cJSON *jwk, const char *additional,
-		       const char *hash, uint8_t out[KBS_DIGEST_MAX], size_t *outlen);
+                       const char *hash, uint8_t out[KBS_DIGEST_MAX], size_t *outlen);
 /* Standard base64 with padding; returns malloc'd string. */
 char *kbs_b64std(const uint8_t *in, size_t n);
 
@@ -96,11 +103,11 @@ char *kbs_b64std(const uint8_t *in, size_t n);
  * On success *out is mlocked (kbs_secure_alloc) and must go through
  * kbs_secure_free.  The header alg must be want_alg (the one we advertised).
  * Not JSON: KBS_E_PROTOCOL; anything else wrong: KBS_E_DECRYPT. */
-int kbs_jwe_decrypt(EVP_PKEY *pk, const char *want_alg, const char *json, size_t len,
-		    uint8_t **out, size_t *outlen, char *cause, size_t causelen);
+int kbs_jwe_decrypt(EVP_PKEY *pk, const char *want_alg, const char *json, size_t len, uint8_t **out,
+                    size_t *outlen, char *cause, size_t causelen);
 
 /* ---- secure.c ---- */
-uint8_t *kbs_secure_alloc(size_t n); /* mlock + MADV_DONTDUMP, zeroed */
+uint8_t *kbs_secure_alloc(size_t n);        /* mlock + MADV_DONTDUMP, zeroed */
 void kbs_secure_free(uint8_t *p, size_t n); /* wipes */
 
 /* ---- evidence*.c ---- */
@@ -116,32 +123,33 @@ typedef struct kbs_tee {
 	kbs_tee_kind kind; /* resolved: never AUTO */
 	const char *name;  /* the /auth "tee" value: sample|tdx|snp */
 	char tsm_root[512];
-	int tsm_snp;       /* tsm provider is sev_guest */
+	int tsm_snp; /* tsm provider is sev_guest */
 } kbs_tee;
 /* Resolve auto/tsm to a concrete TEE (probing the tsm root / tdx device). */
 int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *cause,
-		    size_t causelen);
+                    size_t causelen);
 /* Evidence object for the digest (sample: report_data = b64std(digest)). */
 int kbs_evidence(const kbs_tee *t, const uint8_t *digest, size_t dlen, cJSON **out, char *cause,
-		 size_t causelen);
+                 size_t causelen);
 cJSON *kbs_evidence_sample(const uint8_t *digest, size_t dlen);
 /* configfs-tsm: quote for reportdata; *prov gets "tdx_guest"/"sev_guest". */
 int kbs_tsm_quote(const char *root, const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **quote,
-		  size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen);
+                  size_t *qlen, char *prov, size_t provcap, char *cause, size_t causelen);
 int kbs_tsm_provider(const char *root, char *prov, size_t cap); /* probe: 0 if present */
-int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *rlen,
-		   char *cause, size_t causelen);
+int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *rlen, char *cause,
+                   size_t causelen);
 
 /* ---- rcar.c ---- */
 /* State of one kbs_fetch call. */
 typedef struct kbs_ctx {
 	kbs_http *h;
 	kbs_tee tee;
-	kbs_proto start;       /* first version to offer */
-	kbs_proto proto;       /* negotiated; AUTO until the first /auth 200 */
+	kbs_proto start; /* first version to offer */
+	kbs_proto proto; /* negotiated; AUTO until the first /auth 200 */
 	char base[KBS_URL_MAX];
 	double deadline, timeout_s;
-	EVP_PKEY *pk;          /* key of the current session */
+	EVP_PKEY *pk; /* key of the current session */
+	int want_ec;  /* key_type "ec": P-256 from 0.2.0 */
 	int auth_calls, attest_calls;
 	char *err;
 	size_t errlen;

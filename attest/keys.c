@@ -55,3 +55,49 @@ cJSON *kbs_jwk_rsa(const EVP_PKEY *pk, const char *alg)
 	}
 	return j;
 }
+
+EVP_PKEY *kbs_key_new_ec(void)
+{
+	return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+int kbs_key_use_ec(kbs_proto p, int want_ec)
+{
+	/* 0.1.x servers only deserialise RSA keys and only build RSA1_5. */
+	return want_ec && p != KBS_PROTO_010 && p != KBS_PROTO_011;
+}
+
+const char *kbs_pkey_alg(kbs_proto p, const EVP_PKEY *pk)
+{
+	if (EVP_PKEY_is_a(pk, "EC"))
+		return "ECDH-ES+A256KW";
+	return kbs_key_alg(p);
+}
+
+/* P-256 public point as fixed-length (32-byte) b64url coordinates. */
+static cJSON *jwk_ec(const EVP_PKEY *pk, const char *alg)
+{
+	uint8_t pt[65];
+	size_t n = 0;
+	char x[48], y[48];
+	cJSON *j;
+
+	if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &n) ||
+	    n != sizeof(pt) || pt[0] != 0x04 || !gcfs_b64url_enc(pt + 1, 32, x, sizeof(x)) ||
+	    !gcfs_b64url_enc(pt + 33, 32, y, sizeof(y)))
+		return NULL;
+	j = cJSON_CreateObject();
+	if (!j || !cJSON_AddStringToObject(j, "kty", "EC") ||
+	    !cJSON_AddStringToObject(j, "crv", "P-256") ||
+	    !cJSON_AddStringToObject(j, "alg", alg) || !cJSON_AddStringToObject(j, "x", x) ||
+	    !cJSON_AddStringToObject(j, "y", y)) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+cJSON *kbs_jwk(const EVP_PKEY *pk, const char *alg)
+{
+	return EVP_PKEY_is_a(pk, "EC") ? jwk_ec(pk, alg) : kbs_jwk_rsa(pk, alg);
+}

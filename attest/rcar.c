@@ -118,7 +118,7 @@ static int is_mismatch(const kbs_resp *r, const char *detail)
 static kbs_proto next_version(unsigned *tried, kbs_proto want)
 {
 	static const kbs_proto order[] = {KBS_PROTO_040, KBS_PROTO_020, KBS_PROTO_011,
-					  KBS_PROTO_010};
+	                                  KBS_PROTO_010};
 
 	if (want != KBS_PROTO_AUTO && !(*tried & (1u << want)))
 		return want;
@@ -137,7 +137,7 @@ static int auth_answer(kbs_ctx *c, const kbs_resp *r, char **nonce, char *hash, 
 	if (!cJSON_IsString(n) || !n->valuestring[0]) {
 		cJSON_Delete(j);
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
-				"challenge without a nonce%s", j ? "" : " (body is not JSON)");
+		                "challenge without a nonce%s", j ? "" : " (body is not JSON)");
 	}
 	hash[0] = 0;
 	x = cJSON_GetObjectItemCaseSensitive(j, "extra-params");
@@ -195,11 +195,11 @@ static int do_auth(kbs_ctx *c, char **nonce, char *hash, size_t hcap)
 			if (p != KBS_PROTO_AUTO)
 				continue;
 			return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
-					"no common protocol version: %s", detail);
+			                "no common protocol version: %s", detail);
 		}
 		rc = r.status == 401 ? KBS_E_REFUSED : KBS_E_PROTOCOL;
 		kbs_fail(c->err, c->errlen, rc, "auth", "HTTP %ld%s%s (version %s)", r.status,
-			 detail[0] ? ": " : "", detail, kbs_proto_str(p));
+		         detail[0] ? ": " : "", detail, kbs_proto_str(p));
 		kbs_resp_free(&r);
 		return rc;
 	}
@@ -212,7 +212,7 @@ static int attest_answer(kbs_ctx *c, const kbs_resp *r)
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "attest",
-				"answer is not a JSON object");
+		                "answer is not a JSON object");
 	}
 	/* The token is optional for us: the cookie session authorises the
 	 * GET; a token is only replayed as a Bearer fallback. */
@@ -234,15 +234,15 @@ static int do_attest(kbs_ctx *c, const char *nonce, const char *hash)
 	int rc;
 
 	EVP_PKEY_free(c->pk);
-	c->pk = kbs_key_new();
-	jwk = c->pk ? kbs_jwk_rsa(c->pk, kbs_key_alg(c->proto)) : NULL;
+	c->pk = kbs_key_use_ec(c->proto, c->want_ec) ? kbs_key_new_ec() : kbs_key_new();
+	jwk = c->pk ? kbs_jwk(c->pk, kbs_pkey_alg(c->proto, c->pk)) : NULL;
 	if (!jwk)
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "attest",
-				"cannot create the RSA key");
+		                "cannot create the session key");
 	if (kbs_binding_digest(c->proto, nonce, jwk, "", hash, dg, &dl)) {
 		cJSON_Delete(jwk);
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "attest",
-				"unsupported hash algorithm '%s'", hash);
+		                "unsupported hash algorithm '%s'", hash);
 	}
 	rc = kbs_evidence(&c->tee, dg, dl, &ev, cause, sizeof(cause));
 	if (rc) {
@@ -260,8 +260,8 @@ static int do_attest(kbs_ctx *c, const char *nonce, const char *hash)
 		kbs_detail(&r, detail, sizeof(detail));
 		rc = r.status == 401 || r.status == 403 ? KBS_E_REFUSED : KBS_E_PROTOCOL;
 		kbs_fail(c->err, c->errlen, rc, "attest", "%s: HTTP %ld%s%s",
-			 rc == KBS_E_REFUSED ? "attestation refused" : "unexpected answer",
-			 r.status, detail[0] ? ": " : "", detail);
+		         rc == KBS_E_REFUSED ? "attestation refused" : "unexpected answer",
+		         r.status, detail[0] ? ": " : "", detail);
 	}
 	kbs_resp_free(&r);
 	return rc;

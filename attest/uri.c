@@ -14,7 +14,7 @@ static int seg_ok(const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    (c >= '0' && c <= '9') || c == '_' || c == '-';
+		            (c >= '0' && c <= '9') || c == '_' || c == '-';
 
 		if (!alnum && !(i > 0 && c == '.'))
 			return 0;
@@ -60,7 +60,7 @@ int kbs_uri_parse(const char *s, kbs_uri *out, char *cause, size_t causelen)
 
 		if (!seg_ok(p, n))
 			return uri_err(cause, causelen,
-				       "key URI segment is empty, '.'/'..' or has bad characters");
+			               "key URI segment is empty, '.'/'..' or has bad characters");
 		if (++nseg > 3)
 			break;
 		if (!e)

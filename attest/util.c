@@ -35,8 +35,8 @@ double kbs_now(void)
 }
 
 static const char *const proto_names[] = {
-	[KBS_PROTO_AUTO] = "auto",  [KBS_PROTO_010] = "0.1.0", [KBS_PROTO_011] = "0.1.1",
-	[KBS_PROTO_020] = "0.2.0", [KBS_PROTO_040] = "0.4.0",
+    [KBS_PROTO_AUTO] = "auto", [KBS_PROTO_010] = "0.1.0", [KBS_PROTO_011] = "0.1.1",
+    [KBS_PROTO_020] = "0.2.0", [KBS_PROTO_040] = "0.4.0",
 };
 
 const char *kbs_proto_str(kbs_proto p)

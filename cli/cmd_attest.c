@@ -14,22 +14,22 @@
 #include "cli/cli.h"
 
 static const char usage_text[] =
-	"Usage: unseal attest --kbs-url URL --key-uri URI [options]\n"
-	"Fetch a resource from a Trustee KBS after remote attestation.\n\n"
-	"  --kbs-url URL      KBS base URL, e.g. http://host/trustee ($UNSEAL_KBS_URL;\n"
-	"                     default: http://host:port from a kbs://host:port/ URI)\n"
-	"  --key-uri URI      kbs:///repo/type/tag ($UNSEAL_KEY_URI)\n"
-	"  --tee T            auto|sample|tdx|snp|tsm ($UNSEAL_TEE, default auto;\n"
-	"                     configfs-tsm root $UNSEAL_TSM_ROOT)\n"
-	"  --protocol V       auto|0.1.0|0.1.1|0.2.0|0.4.0 (first version offered)\n"
-	"  --timeout S        total deadline in seconds ($UNSEAL_KBS_TIMEOUT, default 60)\n"
-	"  --cacert F         CA file for https ($UNSEAL_KBS_CAFILE)\n"
-	"  --json             one JSON object on stdout\n"
-	"  --reveal           write the secret (raw bytes) to stdout; summary to stderr\n"
-	"  --help             this text\n\n"
-	"Exit codes: 0 ok, 2 usage/configuration, 3 network/deadline, 4 protocol,\n"
-	"5 attestation refused, 6 resource missing, 7 decryption failed,\n"
-	"8 evidence/TEE unavailable.\n";
+    "Usage: unseal attest --kbs-url URL --key-uri URI [options]\n"
+    "Fetch a resource from a Trustee KBS after remote attestation.\n\n"
+    "  --kbs-url URL      KBS base URL, e.g. http://host/trustee ($UNSEAL_KBS_URL;\n"
+    "                     default: http://host:port from a kbs://host:port/ URI)\n"
+    "  --key-uri URI      kbs:///repo/type/tag ($UNSEAL_KEY_URI)\n"
+    "  --tee T            auto|sample|tdx|snp|tsm ($UNSEAL_TEE, default auto;\n"
+    "                     configfs-tsm root $UNSEAL_TSM_ROOT)\n"
+    "  --protocol V       auto|0.1.0|0.1.1|0.2.0|0.4.0 (first version offered)\n"
+    "  --timeout S        total deadline in seconds ($UNSEAL_KBS_TIMEOUT, default 60)\n"
+    "  --cacert F         CA file for https ($UNSEAL_KBS_CAFILE)\n"
+    "  --json             one JSON object on stdout\n"
+    "  --reveal           write the secret (raw bytes) to stdout; summary to stderr\n"
+    "  --help             this text\n\n"
+    "Exit codes: 0 ok, 2 usage/configuration, 3 network/deadline, 4 protocol,\n"
+    "5 attestation refused, 6 resource missing, 7 decryption failed,\n"
+    "8 evidence/TEE unavailable.\n";
 
 typedef struct attest_opts {
 	kbs_config cfg;
@@ -59,11 +59,17 @@ static int parse_proto(const char *s, kbs_proto *p)
 static int parse_args(int argc, char **argv, attest_opts *o)
 {
 	static const struct option lo[] = {
-		{"kbs-url", required_argument, NULL, 'u'}, {"key-uri", required_argument, NULL, 'k'},
-		{"tee", required_argument, NULL, 't'},     {"protocol", required_argument, NULL, 'p'},
-		{"timeout", required_argument, NULL, 'T'}, {"cacert", required_argument, NULL, 'c'},
-		{"json", no_argument, NULL, 'j'},          {"reveal", no_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"kbs-url", required_argument, NULL, 'u'},
+	    {"key-uri", required_argument, NULL, 'k'},
+	    {"tee", required_argument, NULL, 't'},
+	    {"protocol", required_argument, NULL, 'p'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"cacert", required_argument, NULL, 'c'},
+	    {"key-type", required_argument, NULL, 'K'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"reveal", no_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	char *end;
 	int c;
@@ -72,13 +78,32 @@ static int parse_args(int argc, char **argv, attest_opts *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'u': o->cfg.url = optarg; break;
-		case 'k': o->cfg.key_uri = optarg; break;
-		case 't': o->cfg.tee = optarg; break;
-		case 'c': o->cfg.cafile = optarg; break;
-		case 'j': o->json = 1; break;
-		case 'r': o->reveal = 1; break;
-		case 'h': fputs(usage_text, stdout); return -1;
+		case 'u':
+			o->cfg.url = optarg;
+			break;
+		case 'k':
+			o->cfg.key_uri = optarg;
+			break;
+		case 't':
+			o->cfg.tee = optarg;
+			break;
+		case 'c':
+			o->cfg.cafile = optarg;
+			break;
+		case 'K':
+			if (strcmp(optarg, "rsa") && strcmp(optarg, "ec"))
+				return usage_err("--key-type must be rsa or ec, got '%s'", optarg);
+			o->cfg.key_type = optarg;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'r':
+			o->reveal = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return -1;
 		case 'p':
 			if (parse_proto(optarg, &o->cfg.proto))
 				return usage_err("unknown protocol version '%s'", optarg);
@@ -127,16 +152,14 @@ static int report(const attest_opts *o, const kbs_result *r, double secs)
 	sha256_hex(r->secret, r->secret_len, hex);
 	if (o->json)
 		fprintf(f,
-			"{\"protocol\":\"%s\",\"tee\":\"%s\",\"length\":%zu,\"sha256\":\"%s\","
-			"\"time_s\":%.3f,\"auth_calls\":%d,\"attest_calls\":%d}\n",
-			r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls,
-			r->attest_calls);
+		        "{\"protocol\":\"%s\",\"tee\":\"%s\",\"length\":%zu,\"sha256\":\"%s\","
+		        "\"time_s\":%.3f,\"auth_calls\":%d,\"attest_calls\":%d}\n",
+		        r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls, r->attest_calls);
 	else
 		fprintf(f,
-			"protocol: %s\ntee: %s\nlength: %zu\nsha256: %s\ntime: %.3f s\n"
-			"handshake: %d auth, %d attest\n",
-			r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls,
-			r->attest_calls);
+		        "protocol: %s\ntee: %s\nlength: %zu\nsha256: %s\ntime: %.3f s\n"
+		        "handshake: %d auth, %d attest\n",
+		        r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls, r->attest_calls);
 	if (o->reveal) {
 		size_t off = 0;
 

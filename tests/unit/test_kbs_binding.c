@@ -12,10 +12,10 @@
 
 /* RFC 7517 appendix A.1 public keys. */
 static const char rsa_n[] =
-	"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
-	"BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-"
-	"65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
-	"bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_"
+    "BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-"
+    "65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-"
+    "bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
 static const char ec_x[] = "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4";
 static const char ec_y[] = "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM";
 /* base64("example-nonce-32-bytes-long-xxxx") */
@@ -73,42 +73,47 @@ static void check_vector(kbs_proto p, cJSON *jwk, const char *want_hex, const ch
 static void test_vector_p0_rsa15(void **s)
 {
 	(void)s;
-	check_vector(KBS_PROTO_010, jwk_rsa("RSA1_5"),
-		     "b716afd97a68eccea9277ddaefd9273c02cd1b6320bcf5b7f2319fa650ccca12da946e25e74f3c"
-		     "00f195c07221b5cfb5",
-		     "txav2Xpo7M6pJ33a79knPALNG2MgvPW38jGfplDMyhLalG4l5088APGVwHIhtc+1");
+	check_vector(
+	    KBS_PROTO_010, jwk_rsa("RSA1_5"),
+	    "b716afd97a68eccea9277ddaefd9273c02cd1b6320bcf5b7f2319fa650ccca12da946e25e74f3c"
+	    "00f195c07221b5cfb5",
+	    "txav2Xpo7M6pJ33a79knPALNG2MgvPW38jGfplDMyhLalG4l5088APGVwHIhtc+1");
 	/* P1 binds the same material. */
-	check_vector(KBS_PROTO_011, jwk_rsa("RSA1_5"),
-		     "b716afd97a68eccea9277ddaefd9273c02cd1b6320bcf5b7f2319fa650ccca12da946e25e74f3c"
-		     "00f195c07221b5cfb5",
-		     "txav2Xpo7M6pJ33a79knPALNG2MgvPW38jGfplDMyhLalG4l5088APGVwHIhtc+1");
+	check_vector(
+	    KBS_PROTO_011, jwk_rsa("RSA1_5"),
+	    "b716afd97a68eccea9277ddaefd9273c02cd1b6320bcf5b7f2319fa650ccca12da946e25e74f3c"
+	    "00f195c07221b5cfb5",
+	    "txav2Xpo7M6pJ33a79knPALNG2MgvPW38jGfplDMyhLalG4l5088APGVwHIhtc+1");
 }
 
 static void test_vector_p2_oaep(void **s)
 {
 	(void)s;
-	check_vector(KBS_PROTO_020, jwk_rsa("RSA-OAEP-256"),
-		     "f06b1d57920884a8888ebf2c723c8b2a2a4d1e839092d174a32ae0eec865247c3129af21d00b46"
-		     "6c4206e16c4a507653",
-		     "8GsdV5IIhKiIjr8scjyLKipNHoOQktF0oyrg7shlJHwxKa8h0AtGbEIG4WxKUHZT");
+	check_vector(
+	    KBS_PROTO_020, jwk_rsa("RSA-OAEP-256"),
+	    "f06b1d57920884a8888ebf2c723c8b2a2a4d1e839092d174a32ae0eec865247c3129af21d00b46"
+	    "6c4206e16c4a507653",
+	    "8GsdV5IIhKiIjr8scjyLKipNHoOQktF0oyrg7shlJHwxKa8h0AtGbEIG4WxKUHZT");
 }
 
 static void test_vector_p4_oaep(void **s)
 {
 	(void)s;
-	check_vector(KBS_PROTO_040, jwk_rsa("RSA-OAEP-256"),
-		     "8ba3e23cb643b53d2046f1d967eeb94f6a21a8c2389a7d8d306884faff3bfae0df9cfe6060a18e"
-		     "7d98d39f55073d3d7f",
-		     "i6PiPLZDtT0gRvHZZ+65T2ohqMI4mn2NMGiE+v87+uDfnP5gYKGOfZjTn1UHPT1/");
+	check_vector(
+	    KBS_PROTO_040, jwk_rsa("RSA-OAEP-256"),
+	    "8ba3e23cb643b53d2046f1d967eeb94f6a21a8c2389a7d8d306884faff3bfae0df9cfe6060a18e"
+	    "7d98d39f55073d3d7f",
+	    "i6PiPLZDtT0gRvHZZ+65T2ohqMI4mn2NMGiE+v87+uDfnP5gYKGOfZjTn1UHPT1/");
 }
 
 static void test_vector_p4_ec(void **s)
 {
 	(void)s;
-	check_vector(KBS_PROTO_040, jwk_ec(),
-		     "1c6996c4a19b87336dcf1da2136bea7d1cbc22a2aa164441a25ef582b4157245e870afc8675659"
-		     "8f858fb796b6a3e5fe",
-		     "HGmWxKGbhzNtzx2iE2vqfRy8IqKqFkRBol71grQVckXocK/IZ1ZZj4WPt5a2o+X+");
+	check_vector(
+	    KBS_PROTO_040, jwk_ec(),
+	    "1c6996c4a19b87336dcf1da2136bea7d1cbc22a2aa164441a25ef582b4157245e870afc8675659"
+	    "8f858fb796b6a3e5fe",
+	    "HGmWxKGbhzNtzx2iE2vqfRy8IqKqFkRBol71grQVckXocK/IZ1ZZj4WPt5a2o+X+");
 }
 
 static void test_hash_selection(void **s)
@@ -129,7 +134,7 @@ static void test_hash_selection(void **s)
 static void test_canon_escaping(void **s)
 {
 	cJSON *o = cJSON_Parse("{\"b\":\"q\\\"b\\\\s/\\u00e9\\n\\t\\u0001\",\"a\":{\"z\":[1,"
-			       "{\"y\":\"1\",\"x\":null}],\"c\":true}}");
+	                       "{\"y\":\"1\",\"x\":null}],\"c\":true}}");
 	char *c;
 
 	(void)s;
@@ -138,7 +143,7 @@ static void test_canon_escaping(void **s)
 	/* Sorted keys at every level (inside arrays too), compact, '/' and
 	 * non-ASCII kept, control characters escaped JCS-style. */
 	assert_string_equal(c, "{\"a\":{\"c\":true,\"z\":[1,{\"x\":null,\"y\":\"1\"}]},"
-			       "\"b\":\"q\\\"b\\\\s/\xc3\xa9\\n\\t\\u0001\"}");
+	                       "\"b\":\"q\\\"b\\\\s/\xc3\xa9\\n\\t\\u0001\"}");
 	free(c);
 	cJSON_Delete(o);
 }
@@ -190,13 +195,13 @@ static void test_attest_bodies(void **s)
 	rt = cJSON_GetObjectItemCaseSensitive(b, "runtime-data");
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(rt, "nonce")->valuestring, nonce);
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(
-				    cJSON_GetObjectItemCaseSensitive(rt, "tee-pubkey"), "n")
-				    ->valuestring,
-			    rsa_n);
+	                        cJSON_GetObjectItemCaseSensitive(rt, "tee-pubkey"), "n")
+	                        ->valuestring,
+	                    rsa_n);
 	te = cJSON_GetObjectItemCaseSensitive(b, "tee-evidence");
 	assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(te, "primary_evidence")));
 	assert_string_equal(
-		cJSON_GetObjectItemCaseSensitive(te, "additional_evidence")->valuestring, "");
+	    cJSON_GetObjectItemCaseSensitive(te, "additional_evidence")->valuestring, "");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(b, "init-data")));
 	assert_null(cJSON_GetObjectItemCaseSensitive(b, "tee-pubkey"));
 	cJSON_Delete(b);
@@ -207,17 +212,17 @@ static void test_mismatch_parse(void **s)
 {
 	(void)s;
 	assert_int_equal(kbs_mismatch_version("KBS Client Protocol Version Mismatch: expected "
-					      "version: <=0.1.0, requested version: 0.4.0"),
-			 KBS_PROTO_010);
+	                                      "version: <=0.1.0, requested version: 0.4.0"),
+	                 KBS_PROTO_010);
 	assert_int_equal(kbs_mismatch_version("Attestation error: RCAR handshake Auth failed: KBS "
-					      "Client Protocol Version Mismatch: expect =0.4.0 "
-					      "while the request is 0.1.0"),
-			 KBS_PROTO_040);
+	                                      "Client Protocol Version Mismatch: expect =0.4.0 "
+	                                      "while the request is 0.1.0"),
+	                 KBS_PROTO_040);
 	assert_int_equal(kbs_mismatch_version("KBS Client Protocol Version Mismatch: expected "
-					      "version: =0.1.1, requested version: 0.4.0"),
-			 KBS_PROTO_011);
+	                                      "version: =0.1.1, requested version: 0.4.0"),
+	                 KBS_PROTO_011);
 	assert_int_equal(kbs_mismatch_version("Protocol Version Mismatch: expect =9.9.9"),
-			 KBS_PROTO_AUTO);
+	                 KBS_PROTO_AUTO);
 	assert_int_equal(kbs_mismatch_version("cookie not found"), KBS_PROTO_AUTO);
 	assert_int_equal(kbs_mismatch_version(NULL), KBS_PROTO_AUTO);
 }
@@ -236,7 +241,7 @@ static void test_key_jwk(void **s)
 	assert_non_null(j);
 	assert_int_equal(cJSON_GetArraySize(j), 4); /* kty, alg, n, e only */
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "alg")->valuestring,
-			    "RSA-OAEP-256");
+	                    "RSA-OAEP-256");
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "e")->valuestring, "AQAB");
 	n = cJSON_GetObjectItemCaseSensitive(j, "n")->valuestring;
 	len = gcfs_b64url_dec(n, strlen(n), raw, sizeof(raw));
@@ -249,14 +254,45 @@ static void test_key_jwk(void **s)
 	EVP_PKEY_free(pk);
 }
 
+static void test_key_jwk_ec(void **s)
+{
+	EVP_PKEY *pk = kbs_key_new_ec();
+	cJSON *j;
+	uint8_t raw[40];
+
+	(void)s;
+	assert_non_null(pk);
+	assert_string_equal(kbs_pkey_alg(KBS_PROTO_040, pk), "ECDH-ES+A256KW");
+	j = kbs_jwk(pk, kbs_pkey_alg(KBS_PROTO_040, pk));
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetArraySize(j), 5); /* kty, crv, alg, x, y only */
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "kty")->valuestring, "EC");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "crv")->valuestring, "P-256");
+	/* Fixed-length coordinates: 32 bytes even with leading zeros. */
+	for (int i = 0; i < 2; i++) {
+		const char *v = cJSON_GetObjectItemCaseSensitive(j, i ? "y" : "x")->valuestring;
+
+		assert_int_equal(strlen(v), 43);
+		assert_int_equal(gcfs_b64url_dec(v, strlen(v), raw, sizeof(raw)), 32);
+	}
+	/* 0.1.x servers cannot take EC keys: RSA there whatever was asked. */
+	assert_false(kbs_key_use_ec(KBS_PROTO_010, 1));
+	assert_false(kbs_key_use_ec(KBS_PROTO_011, 1));
+	assert_true(kbs_key_use_ec(KBS_PROTO_020, 1));
+	assert_false(kbs_key_use_ec(KBS_PROTO_040, 0));
+	cJSON_Delete(j);
+	EVP_PKEY_free(pk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vector_p0_rsa15), cmocka_unit_test(test_vector_p2_oaep),
-		cmocka_unit_test(test_vector_p4_oaep),  cmocka_unit_test(test_vector_p4_ec),
-		cmocka_unit_test(test_hash_selection),  cmocka_unit_test(test_canon_escaping),
-		cmocka_unit_test(test_auth_body),       cmocka_unit_test(test_attest_bodies),
-		cmocka_unit_test(test_mismatch_parse),  cmocka_unit_test(test_key_jwk),
+	    cmocka_unit_test(test_vector_p0_rsa15), cmocka_unit_test(test_vector_p2_oaep),
+	    cmocka_unit_test(test_vector_p4_oaep),  cmocka_unit_test(test_vector_p4_ec),
+	    cmocka_unit_test(test_hash_selection),  cmocka_unit_test(test_canon_escaping),
+	    cmocka_unit_test(test_auth_body),       cmocka_unit_test(test_attest_bodies),
+	    cmocka_unit_test(test_mismatch_parse),  cmocka_unit_test(test_key_jwk),
+	    cmocka_unit_test(test_key_jwk_ec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

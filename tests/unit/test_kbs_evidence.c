@@ -144,8 +144,8 @@ static void test_sample_shape(void **s)
 	txt = cJSON_PrintUnformatted(ev);
 	/* Bare 48-byte digest in standard base64, not zero-padded to 64. */
 	assert_string_equal(txt, "{\"svn\":\"1\",\"report_data\":"
-				 "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss"
-				 "LS4v\"}");
+	                         "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss"
+	                         "LS4v\"}");
 	free(txt);
 	cJSON_Delete(ev);
 }
@@ -162,10 +162,10 @@ static void test_tee_names(void **s)
 	fake_mkdir_fail = ENXIO;
 	if (access("/dev/tdx_guest", F_OK)) {
 		assert_int_equal(kbs_tee_resolve("auto", root, &t, cause, sizeof(cause)),
-				 KBS_E_EVIDENCE);
+		                 KBS_E_EVIDENCE);
 		assert_non_null(strstr(cause, "no TEE found; set UNSEAL_TEE=sample"));
 		assert_int_equal(kbs_tee_resolve("tdx", root, &t, cause, sizeof(cause)),
-				 KBS_E_EVIDENCE);
+		                 KBS_E_EVIDENCE);
 	}
 	assert_int_equal(kbs_tee_resolve("tsm", root, &t, cause, sizeof(cause)), KBS_E_EVIDENCE);
 	assert_int_equal(kbs_tee_resolve("snp", root, &t, cause, sizeof(cause)), KBS_E_EVIDENCE);
@@ -230,7 +230,7 @@ static void test_tsm_snp(void **s)
 	assert_int_equal(kbs_tee_resolve("snp", root, &t, cause, sizeof(cause)), KBS_OK);
 	assert_string_equal(t.name, "snp");
 	assert_int_equal(kbs_tee_resolve("tdx", root, &t, cause, sizeof(cause)) == KBS_OK,
-			 access("/dev/tdx_guest", F_OK) == 0);
+	                 access("/dev/tdx_guest", F_OK) == 0);
 	assert_int_equal(kbs_tee_resolve("tsm", root, &t, cause, sizeof(cause)), KBS_OK);
 	/* SNP evidence encoding is not implemented: a clear error, no JSON. */
 	assert_int_equal(kbs_evidence(&t, dg, 48, &ev, cause, sizeof(cause)), KBS_E_EVIDENCE);
@@ -241,9 +241,9 @@ static void test_tsm_snp(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sample_shape),   cmocka_unit_test(test_tee_names),
-		cmocka_unit_test(test_tsm_tdx),        cmocka_unit_test(test_tsm_generation),
-		cmocka_unit_test(test_tsm_snp),
+	    cmocka_unit_test(test_sample_shape), cmocka_unit_test(test_tee_names),
+	    cmocka_unit_test(test_tsm_tdx),      cmocka_unit_test(test_tsm_generation),
+	    cmocka_unit_test(test_tsm_snp),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

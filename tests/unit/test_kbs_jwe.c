@@ -13,10 +13,10 @@
 #include "crypto/gcfs.h"
 
 typedef struct jopt {
-	int legacy;           /* raw-JSON protected, tag appended, empty AAD */
-	const char *alg;      /* header alg; also the wrapping padding */
-	const char *enc;      /* header enc */
-	EVP_PKEY *wrap_to;    /* key the CEK is wrapped to */
+	int legacy;        /* raw-JSON protected, tag appended, empty AAD */
+	const char *alg;   /* header alg; also the wrapping padding */
+	const char *enc;   /* header enc */
+	EVP_PKEY *wrap_to; /* key the CEK is wrapped to */
 	size_t cek_len, iv_len;
 	int flip_ct, flip_tag, alter_prot, drop_tag_member, add_aad, std_b64_prot;
 } jopt;
@@ -56,8 +56,8 @@ static size_t wrap(const jopt *o, const uint8_t *cek, uint8_t *ek)
 	size_t n = 512;
 
 	assert_true(EVP_PKEY_encrypt_init(c) > 0);
-	assert_true(EVP_PKEY_CTX_set_rsa_padding(c, oaep ? RSA_PKCS1_OAEP_PADDING
-							  : RSA_PKCS1_PADDING) > 0);
+	assert_true(
+	    EVP_PKEY_CTX_set_rsa_padding(c, oaep ? RSA_PKCS1_OAEP_PADDING : RSA_PKCS1_PADDING) > 0);
 	if (oaep) {
 		assert_true(EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) > 0);
 		assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0);
@@ -68,7 +68,7 @@ static size_t wrap(const jopt *o, const uint8_t *cek, uint8_t *ek)
 }
 
 static size_t gcm(const uint8_t *cek, const uint8_t *iv, size_t ivl, const char *aad,
-		  const uint8_t *pt, size_t n, uint8_t *ct, uint8_t tag[16])
+                  const uint8_t *pt, size_t n, uint8_t *ct, uint8_t tag[16])
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int l = 0, l2 = 0;
@@ -77,9 +77,8 @@ static size_t gcm(const uint8_t *cek, const uint8_t *iv, size_t ivl, const char 
 	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, (int)ivl, NULL), 1);
 	assert_int_equal(EVP_EncryptInit_ex2(c, NULL, cek, iv, NULL), 1);
 	if (aad[0])
-		assert_int_equal(EVP_EncryptUpdate(c, NULL, &l, (const uint8_t *)aad,
-						   (int)strlen(aad)),
-				 1);
+		assert_int_equal(
+		    EVP_EncryptUpdate(c, NULL, &l, (const uint8_t *)aad, (int)strlen(aad)), 1);
 	assert_int_equal(EVP_EncryptUpdate(c, ct, &l, pt, (int)n), 1);
 	assert_int_equal(EVP_EncryptFinal_ex(c, ct + l, &l2), 1);
 	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
@@ -124,7 +123,8 @@ static char *build(const jopt *o, const uint8_t *pt, size_t n)
 	cJSON_AddItemToObject(j, "ciphertext", cJSON_CreateString(s = b64u(ct, ctl)));
 	free(s);
 	if (!o->drop_tag_member) {
-		cJSON_AddItemToObject(j, "tag", cJSON_CreateString(s = b64u(tag, o->legacy ? 0 : 16)));
+		cJSON_AddItemToObject(j, "tag",
+		                      cJSON_CreateString(s = b64u(tag, o->legacy ? 0 : 16)));
 		free(s);
 	}
 	if (o->add_aad)
@@ -138,13 +138,17 @@ static char *build(const jopt *o, const uint8_t *pt, size_t n)
 
 static jopt base(int legacy)
 {
-	jopt o = {.legacy = legacy, .alg = legacy ? "RSA1_5" : "RSA-OAEP-256", .enc = "A256GCM",
-		  .wrap_to = key, .cek_len = 32, .iv_len = 12};
+	jopt o = {.legacy = legacy,
+	          .alg = legacy ? "RSA1_5" : "RSA-OAEP-256",
+	          .enc = "A256GCM",
+	          .wrap_to = key,
+	          .cek_len = 32,
+	          .iv_len = 12};
 	return o;
 }
 
 static int try(const jopt *o, const char *want_alg, const uint8_t *pt, size_t n, uint8_t **out,
-	       size_t *outlen)
+               size_t *outlen)
 {
 	char *j = build(o, pt, n), cause[128];
 	int rc = kbs_jwe_decrypt(key, want_alg, j, strlen(j), out, outlen, cause, sizeof(cause));
@@ -230,22 +234,22 @@ static void test_not_json(void **s)
 	static const char junk[] = "<html>502 Bad Gateway</html>";
 
 	(void)s;
-	assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", junk, sizeof(junk) - 1, &out, &ol, cause,
-					 sizeof(cause)),
-			 KBS_E_PROTOCOL);
+	assert_int_equal(
+	    kbs_jwe_decrypt(key, "RSA1_5", junk, sizeof(junk) - 1, &out, &ol, cause, sizeof(cause)),
+	    KBS_E_PROTOCOL);
 	assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", "[1]", 3, &out, &ol, cause, sizeof(cause)),
-			 KBS_E_DECRYPT);
+	                 KBS_E_DECRYPT);
 	assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", "{}", 2, &out, &ol, cause, sizeof(cause)),
-			 KBS_E_DECRYPT);
+	                 KBS_E_DECRYPT);
 	assert_null(out);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrips),
-		cmocka_unit_test(test_tampered),
-		cmocka_unit_test(test_not_json),
+	    cmocka_unit_test(test_roundtrips),
+	    cmocka_unit_test(test_tampered),
+	    cmocka_unit_test(test_not_json),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -95,8 +95,8 @@ static void test_cookies(void **s)
 	assert_string_equal(h, "");
 	/* Expires in the past must not matter: the guest clock may be off. */
 	assert_int_equal(feed(&j, "Set-Cookie: kbs-session-id=0123abcd; Expires=Thu, 01 Jan 1970 "
-				  "00:00:00 GMT\r\n"),
-			 1);
+	                          "00:00:00 GMT\r\n"),
+	                 1);
 	assert_int_equal(feed(&j, "set-cookie:aliyungf_tc=xyz; Path=/; HttpOnly\r\n"), 1);
 	assert_int_equal(feed(&j, "Content-Type: application/json\r\n"), 0);
 	assert_int_equal(feed(&j, "Set-Cookie: novalue\r\n"), 0);
@@ -124,9 +124,9 @@ static void test_proto_names(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_uri_good), cmocka_unit_test(test_uri_bad),
-		cmocka_unit_test(test_url_join), cmocka_unit_test(test_cookies),
-		cmocka_unit_test(test_proto_names),
+	    cmocka_unit_test(test_uri_good),    cmocka_unit_test(test_uri_bad),
+	    cmocka_unit_test(test_url_join),    cmocka_unit_test(test_cookies),
+	    cmocka_unit_test(test_proto_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

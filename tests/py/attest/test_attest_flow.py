@@ -23,6 +23,8 @@ def test_full_fetch(unseal_bin, profile, base_path):
         assert out["length"] == len(SECRET)
         assert out["tee"] == "sample"
         assert counters(kbs) == (1, 1, 1), kbs.state()["counters"]
+        want = "RSA1_5" if profile in ("p0", "p1") else "RSA-OAEP-256"
+        assert [x["alg"] for x in kbs.state()["sessions"]] == [want]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -155,3 +157,37 @@ def test_no_tee_without_sample(unseal_bin, tmp_path):
                  env={"UNSEAL_TSM_ROOT": str(tmp_path / "none")})
     assert res.returncode == 8
     assert "no TEE found; set UNSEAL_TEE=sample" in one_error_line(res, "evidence")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_ec_key_type(unseal_bin, profile):
+    """--key-type ec: P-256 ECDH-ES+A256KW from 0.2.0 (decrypts the server's
+    independent Python JWE); 0.1.x servers still get RSA1_5."""
+    h = harness()
+    with h.kbs_server(profile, "--resource", resource_arg()) as kbs:
+        out = parse(attest(unseal_bin, kbs.url, "--key-type", "ec"))
+        assert out["sha256"] == SECRET_SHA
+        assert out["protocol"] == VERSION[profile]
+        want = "RSA1_5" if profile in ("p0", "p1") else "ECDH-ES+A256KW"
+        assert [x["alg"] for x in kbs.state()["sessions"]] == [want]
+
+
+@pytest.mark.parametrize("corrupt", ["flip_tag", "wrong_key", "alg_mismatch", "cek16",
+                                     "protected_altered"])
+def test_ec_corrupt_jwe(unseal_bin, corrupt):
+    h = harness()
+    with h.kbs_server("p4", "--resource", resource_arg()) as kbs:
+        kbs.faults({"endpoint": "resource", "action": "jwe", "corrupt": corrupt, "times": -1})
+        res = attest(unseal_bin, kbs.url, "--key-type", "ec", env={})
+        assert res.returncode == 7, res.stderr
+        one_error_line(res, "decrypt")
+
+
+def test_ec_key_type_from_env(unseal_bin):
+    h = harness()
+    with h.kbs_server("p2", "--resource", resource_arg()) as kbs:
+        out = parse(attest(unseal_bin, kbs.url, env={"UNSEAL_KBS_KEY": "ec"}))
+        assert out["sha256"] == SECRET_SHA
+        res = attest(unseal_bin, kbs.url, env={"UNSEAL_KBS_KEY": "dsa"})
+        assert res.returncode == USAGE
+        one_error_line(res, "config")
