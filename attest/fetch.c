@@ -62,8 +62,10 @@ int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *bod
 		int t = kbs_http_do(c->h, url, body, r, cause, sizeof(cause));
 		double left;
 
-		if (t == KBS_T_FATAL)
+		if (t == KBS_T_TOOBIG)
 			return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, step, "%s", cause);
+		if (t == KBS_T_FATAL) /* e.g. TLS verification: retrying cannot help */
+			return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step, "%s", cause);
 		if (t == KBS_T_OK && r->status < 500)
 			return KBS_OK;
 		if (t == KBS_T_OK) { /* 5xx: ingress or server trouble, retry */

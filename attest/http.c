@@ -302,7 +302,7 @@ int kbs_http_do(kbs_http *h, const char *url, const char *body, kbs_resp *r, cha
 	curl_slist_free_all(hd);
 	if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(cause, causelen, "response too large (over %u bytes)", KBS_BODY_MAX);
-		return KBS_T_FATAL;
+		return KBS_T_TOOBIG;
 	}
 	if (rc != CURLE_OK) {
 		snprintf(cause, causelen, "%s", curl_easy_strerror(rc));

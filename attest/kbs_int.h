@@ -62,7 +62,8 @@ typedef struct kbs_resp {
 enum {
 	KBS_T_OK = 0,        /* got a complete HTTP answer (any status) */
 	KBS_T_TRANSIENT = 1, /* connect/reset/timeout/empty reply: retry may help */
-	KBS_T_FATAL = 2,     /* too large, bad URL, TLS setup: do not retry */
+	KBS_T_FATAL = 2,     /* bad URL, TLS verification...: a network error, no retry */
+	KBS_T_TOOBIG = 3,    /* answer over KBS_BODY_MAX: a protocol error */
 };
 kbs_http *kbs_http_new(const char *cafile, double deadline);
 void kbs_http_free(kbs_http *h);
