@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 #include "attest/kbs_int.h"
 
+#define KBS_ATTEMPT_MIN_S 10.0
+
 struct kbs_http {
 	CURL *curl;
 	kbs_jar jar;
@@ -297,6 +299,10 @@ int kbs_http_do(kbs_http *h, const char *url, const char *body, kbs_resp *r, cha
 	h->buf = NULL;
 	h->len = 0;
 	h->too_large = 0;
+	/* With a long deadline, one hung request may use only half of what is
+	 * left, so a retry still fits; near the end it gets all of it. */
+	if (left > 2 * KBS_ATTEMPT_MIN_S)
+		left = left / 2 > KBS_ATTEMPT_MIN_S ? left / 2 : KBS_ATTEMPT_MIN_S;
 	setup(h, url, body, hd, (long)(left * 1000.0) + 1);
 	rc = curl_easy_perform(h->curl);
 	curl_slist_free_all(hd);

@@ -241,3 +241,14 @@ def test_tolerated_variants(unseal_bin, kbs, rule):
     out = parse(attest(unseal_bin, kbs.url, "--protocol", proto(kbs)))
     assert out["sha256"] == SECRET_SHA
     assert counters(kbs)[1] == 1
+
+
+def test_hang_once_recovers_with_long_deadline(unseal_bin):
+    """A deadline over 20 s lets one hung request use only half of it, so the
+    retry still fits (one ALB hiccup must not cost the whole deadline)."""
+    h = harness()
+    with h.kbs_server("p4", "--resource", resource_arg()) as kbs:
+        kbs.faults({"endpoint": "resource", "action": "hang", "ms": 60000})
+        out = parse(attest(unseal_bin, kbs.url, timeout=24))
+        assert out["sha256"] == SECRET_SHA
+        assert counters(kbs)[:2] == (1, 1)  # the retry repeated only the GET
