@@ -7,7 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from conftest import REPO, run  # noqa: E402
+from testlib import REPO, run  # noqa: E402
 
 KBS_DIR = os.path.join(REPO, "tests", "kbs")
 URI = "kbs:///default/aliyun/model-key"

@@ -97,7 +97,7 @@ def test_env_configuration(unseal_bin):
     h = harness()
     with h.kbs_server("p2", "--resource", resource_arg()) as kbs:
         import os
-        from conftest import run
+        from testlib import run
         env = dict(os.environ, UNSEAL_KBS_URL=kbs.url, UNSEAL_KEY_URI=URI, UNSEAL_TEE="sample",
                    UNSEAL_KBS_TIMEOUT="30")
         res = run([unseal_bin, "attest", "--json"], env=env, timeout=180)
@@ -107,7 +107,7 @@ def test_env_configuration(unseal_bin):
 def test_uri_authority_as_base(unseal_bin):
     h = harness()
     with h.kbs_server("p4", "--resource", resource_arg()) as kbs:
-        from conftest import run
+        from testlib import run
         import os
         env = {k: v for k, v in os.environ.items() if not k.startswith("UNSEAL_")}
         res = run([unseal_bin, "attest", "--json", "--tee", "sample", "--key-uri",

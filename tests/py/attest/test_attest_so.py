@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import BUILD
+from testlib import BUILD
 from kbsutil import SECRET, harness, resource_arg
 
 SO = os.path.join(BUILD, "libunseal-kbs.so")

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from conftest import run
+from testlib import run
 from kbsutil import NETWORK, SECRET_SHA, attest, harness, one_error_line, parse, resource_arg
 
 
