@@ -133,8 +133,10 @@ static int get_resource(kbs_ctx *c, const char *path, kbs_result *res)
 		     : r.status == 401 || r.status == 403 ? KBS_E_REFUSED
 		                                          : KBS_E_PROTOCOL;
 		kbs_fail(c->err, c->errlen, rc, "resource", "%s %s: HTTP %ld%s%s",
-		         rc == KBS_E_MISSING ? "resource missing" : "refused", path, r.status,
-		         detail[0] ? ": " : "", detail);
+		         rc == KBS_E_MISSING   ? "resource missing"
+		         : rc == KBS_E_REFUSED ? "refused"
+		                               : "unexpected answer for",
+		         path, r.status, detail[0] ? ": " : "", detail);
 		kbs_resp_free(&r);
 		return rc;
 	}
