@@ -13,7 +13,7 @@
 #include "crypto/internal.h"
 
 #define SCRYPT_LOG2_MIN 10
-#define SCRYPT_LOG2_MAX 20
+#define SCRYPT_LOG2_MAX 28 /* what gocryptfs -scryptn accepts */
 
 /* Flag names in the order gocryptfs writes them. */
 const struct gcfs_flag_name gcfs_flag_names[] = {
@@ -136,7 +136,7 @@ static int parse_scrypt(const cJSON *root, gcfs_conf *c, char *err, size_t errle
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.N invalid");
 	if (n < (1u << SCRYPT_LOG2_MIN) || n > (1u << SCRYPT_LOG2_MAX))
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
-		                   "ScryptObject.N %llu outside 2^10..2^20", (unsigned long long)n);
+		                   "ScryptObject.N %llu outside 2^10..2^28", (unsigned long long)n);
 	if (get_int(s, "R", 8, 64, &r) || get_int(s, "P", 1, 16, &p))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.R/P invalid");
 	if (get_int(s, "KeyLen", 32, 64, &kl))

@@ -68,7 +68,7 @@ static void test_conf_refusals(void **s)
 	expect_conf(GCFS_EFORMAT, "65536", "2", DEF ",\"LongNameMax\"", ",\"LongNameMax\":30",
 	            "LongNameMax");
 	expect_conf(GCFS_EFORMAT, "65535", "2", DEF, "", "ScryptObject.N");
-	expect_conf(GCFS_EUNSUPP, "2097152", "2", DEF, "", "ScryptObject.N");
+	expect_conf(GCFS_EUNSUPP, "536870912", "2", DEF, "", "ScryptObject.N");
 	expect_conf(GCFS_EUNSUPP, "512", "2", DEF, "", "ScryptObject.N");
 	expect_conf(GCFS_EFORMAT, "65536", "2", DEF ",7", "", "FeatureFlags");
 	char err[GCFS_ERRBUF];
