@@ -66,6 +66,29 @@ static int nftw_cb(const char *p, const struct stat *st, int flag, struct FTW *f
 	return 0;
 }
 
+/* With symlink following, nftw visits a directory reached by two paths once
+ * (it remembers dev/ino), and which alias wins depends on readdir order,
+ * which differs between a cipher and a plaintext directory.  So key every
+ * entry by its realpath, relative to the root's realpath, and drop the
+ * depth: the multiset of (target, size, type) is order independent, yet a
+ * missing, extra, mis-sized or mis-typed entry still changes it. */
+static char rroot[PATH_MAX];
+
+static int nftw_follow_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	char rp[PATH_MAX];
+	size_t n = strlen(rroot);
+	(void)f;
+	if (!realpath(p, rp)) {
+		add("realpath %s failed %lld %d", p, errno, flag);
+		return 0;
+	}
+	add(strncmp(rp, rroot, n) ? "%s size=%lld flag=%d" : "<R>%s size=%lld flag=%d",
+	    strncmp(rp, rroot, n) ? rp : rp + n,
+	    S_ISREG(st->st_mode) ? (long long)st->st_size : -1, flag);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2)
@@ -102,7 +125,9 @@ int main(int argc, char **argv)
 	int r = nftw(root, nftw_cb, 16, FTW_PHYS);
 	add("nftw rc=%s%lld %d", "", r, 0);
 	flush("nftw FTW_PHYS");
-	r = nftw(root, nftw_cb, 16, 0);
+	if (!realpath(root, rroot))
+		DIE("realpath root");
+	r = nftw(root, nftw_follow_cb, 16, 0);
 	add("nftw rc=%s%lld %d", "", r, 0);
 	flush("nftw follow");
 	return 0;
