@@ -104,6 +104,13 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "test-kbs/1.0"
     kbs = None  # set by make_server
 
+    def setup(self):
+        super().setup()
+        # Replies go out as soon as they are written: with Nagle on, a second
+        # small write waits for the ACK of the first, which the client delays
+        # (~40 ms per reply on loopback).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):
         if self.kbs.args.verbose:
             sys.stderr.write("test-kbs: " + (fmt % args) + "\n")
@@ -168,14 +175,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command == "HEAD":
-            return
         slow = ctx.faults.get("slow_body")
-        if slow:
-            self._drip(body, slow)
-        else:
-            self.wfile.write(body)
+        if self.command == "HEAD" or slow:
+            self.end_headers()
+            if slow and self.command != "HEAD":
+                self._drip(body, slow)
+            return
+        # Headers and body in one write (one segment for small replies).
+        self._headers_buffer.append(b"\r\n")
+        data = b"".join(self._headers_buffer) + body
+        self._headers_buffer = []
+        self.wfile.write(data)
 
     def _drip(self, body, rule):
         step = max(1, int(rule.get("bytes", 1)))
@@ -319,10 +329,10 @@ class Handler(BaseHTTPRequestHandler):
         return Reply(413, text.encode(), "text/plain; charset=utf-8")
 
     def finish_request(self, ctx, reply):
-        try:
-            self.send_reply(reply, ctx)
-        finally:
-            self.log_request_entry(ctx, reply.status)
+        # Count before sending: once the client has the reply it may read
+        # /_test/state at once, and must see this request there.
+        self.log_request_entry(ctx, reply.status)
+        self.send_reply(reply, ctx)
 
     def log_request_entry(self, ctx, status):
         state = self.kbs.state
