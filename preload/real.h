@@ -9,6 +9,7 @@
 #define SHIM_REAL_H
 
 #include <dirent.h>
+#include <fts.h>
 #include <ftw.h>
 #include <glob.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@ typedef int (*shim_ftw_fn)(const char *, const struct stat *, int);
 typedef int (*shim_ftw64_fn)(const char *, const struct stat64 *, int);
 typedef int (*shim_nftw_fn)(const char *, const struct stat *, int, struct FTW *);
 typedef int (*shim_nftw64_fn)(const char *, const struct stat64 *, int, struct FTW *);
+typedef int (*shim_fts_cmp)(const FTSENT **, const FTSENT **);
+typedef int (*shim_fts64_cmp)(const FTSENT64 **, const FTSENT64 **);
 
 #define SHIM_REAL_TABLE(X)                                                                         \
 	/* open */                                                                                 \
@@ -129,6 +132,16 @@ typedef int (*shim_nftw64_fn)(const char *, const struct stat64 *, int, struct F
 	X(int, ftw64, (const char *, shim_ftw64_fn, int))                                          \
 	X(int, nftw, (const char *, shim_nftw_fn, int, int))                                       \
 	X(int, nftw64, (const char *, shim_nftw64_fn, int, int))                                   \
+	X(FTS *, fts_open, (char *const *, int, shim_fts_cmp))                                     \
+	X(FTSENT *, fts_read, (FTS *))                                                             \
+	X(FTSENT *, fts_children, (FTS *, int))                                                    \
+	X(int, fts_set, (FTS *, FTSENT *, int))                                                    \
+	X(int, fts_close, (FTS *))                                                                 \
+	X(FTS64 *, fts64_open, (char *const *, int, shim_fts64_cmp))                               \
+	X(FTSENT64 *, fts64_read, (FTS64 *))                                                       \
+	X(FTSENT64 *, fts64_children, (FTS64 *, int))                                              \
+	X(int, fts64_set, (FTS64 *, FTSENT64 *, int))                                              \
+	X(int, fts64_close, (FTS64 *))                                                             \
 	/* mutations (EROFS under the mount) */                                                    \
 	X(int, unlink, (const char *))                                                             \
 	X(int, unlinkat, (int, const char *, int))                                                 \

@@ -2,8 +2,8 @@
  * cannot see, so a walk whose root is virtual is reimplemented here on top
  * of our own opendir/readdir/stat wrappers.  Other roots use glibc's.
  * Not supported here: FTW_CHDIR (ignored: paths stay absolute/relative to
- * the caller's cwd) and FTW_MOUNT (one file system anyway).  fts_* is not
- * wrapped: on a virtual root it fails with ENOENT (fail closed). */
+ * the caller's cwd) and FTW_MOUNT (one file system anyway).  fts_* is in
+ * w_fts.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
