@@ -4,7 +4,8 @@
  *   UNSEAL_PASSFILE          password file (first line) -> scrypt unwrap
  *   UNSEAL_MASTERKEY_FILE    32 raw bytes or 64 hex digits
  *   UNSEAL_KBS_URL + UNSEAL_KEY_URI  attested fetch via libunseal-kbs.so,
- *                            UNSEAL_KEY_FORMAT=password (default) | masterkey
+ *                            UNSEAL_KEY_FORMAT=password (default) | masterkey,
+ *                            UNSEAL_KBS_PROTOCOL=auto|0.1.0|0.1.1|0.2.0|0.4.0
  * A failure is logged once; afterwards every access under the mount gets
  * EACCES and the process goes on. */
 #include <dlfcn.h>
@@ -26,8 +27,20 @@
 enum { KEY_NONE = 0, KEY_OK = 1, KEY_FAILED = 2 };
 
 static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
-static volatile int key_state; /* KEY_*; written under key_lock */
+/* KEY_*; stored (release) under key_lock after key_keys is set, so a thread
+ * that reads KEY_OK (acquire) without the lock sees complete keys. */
+static int key_state;
 static gcfs_keys *key_keys;
+
+static int state_get(void)
+{
+	return __atomic_load_n(&key_state, __ATOMIC_ACQUIRE);
+}
+
+static void state_set(int st)
+{
+	__atomic_store_n(&key_state, st, __ATOMIC_RELEASE);
+}
 
 /* Master key and secret scratch live in one mlocked, non-dumpable page. */
 struct key_scratch {
@@ -46,12 +59,15 @@ static int scratch_get(void)
 		scratch = NULL;
 		return -1;
 	}
-	/* Best effort: RLIMIT_MEMLOCK may be tiny; the page is wiped anyway. */
-	(void)mlock(scratch, sizeof(*scratch));
+	/* Best effort: RLIMIT_MEMLOCK may be tiny; the page is wiped after
+	 * every load either way, so only say so. */
+	if (mlock(scratch, sizeof(*scratch)))
+		SHIM_DBG("unseal: key: mlock: %s (key scratch may be swapped)", strerror(errno));
 	(void)madvise(scratch, sizeof(*scratch), MADV_DONTDUMP);
 	return 0;
 }
 
+/* Called on every exit path of key_load, success or error, and at exit. */
 static void scratch_wipe(void)
 {
 	if (scratch)
@@ -158,6 +174,25 @@ static int from_file(const gcfs_conf *conf, const char *path, int is_password, c
 	return from_secret(conf, (size_t)n, is_password, why, whylen);
 }
 
+/* UNSEAL_KBS_PROTOCOL: pin the version so a known older server costs one
+ * /auth, not a rejected 0.4.0 attempt first.  Unset or "auto": negotiate. */
+static int kbs_proto_env(kbs_proto *out)
+{
+	static const char *const names[] = {"auto", "0.1.0", "0.1.1", "0.2.0", "0.4.0"};
+	const char *v = getenv("UNSEAL_KBS_PROTOCOL");
+
+	*out = KBS_PROTO_AUTO;
+	if (!v || !*v)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(v, names[i])) {
+			*out = (kbs_proto)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 {
 	const char *fmt = getenv("UNSEAL_KEY_FORMAT");
@@ -171,6 +206,11 @@ static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 	kbs_free_fn release;
 	int rc, is_pw = !fmt || strcmp(fmt, "masterkey") != 0;
 
+	if (kbs_proto_env(&cfg.proto)) {
+		shim_fmt(why, whylen,
+		         "UNSEAL_KBS_PROTOCOL: not one of auto, 0.1.0, 0.1.1, 0.2.0, 0.4.0");
+		return -1;
+	}
 	/* Load the client from our own directory; libcurl stays out of
 	 * processes that never use KBS. */
 	if (!dladdr((void *)from_kbs, &info) || !info.dli_fname) {
@@ -188,21 +228,31 @@ static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 	release = (kbs_free_fn)dlsym(h, KBS_FREE_SYM);
 	if (!fetch || !release) {
 		shim_fmt(why, whylen, "%s: missing kbs_fetch", path);
+		dlclose(h);
 		return -1;
 	}
 	rc = fetch(&cfg, &res, err, sizeof(err));
 	if (rc) {
-		shim_fmt(why, whylen, "kbs: %s", err[0] ? err : "fetch failed");
+		/* The client frees on error; releasing again is a no-op and
+		 * covers a client that does not. */
+		release(&res);
+		/* err is "unseal: attest: <step>: <cause>"; our log line
+		 * already starts with "unseal: key: <mount>: ". */
+		shim_fmt(why, whylen, "%s",
+		         !err[0] ? "attest: fetch failed"
+		                 : err + (strncmp(err, "unseal: ", 8) ? 0 : 8));
 		return -1;
 	}
-	if (res.secret_len > SECRET_MAX) {
+	SHIM_DBG("unseal: key: kbs: protocol %s, tee %s, %d auth, %d attest", res.proto, res.tee,
+	         res.auth_calls, res.attest_calls);
+	if (!res.secret || res.secret_len == 0 || res.secret_len > SECRET_MAX) {
+		shim_fmt(why, whylen, "kbs: resource is %s", res.secret_len ? "too large" : "empty");
 		release(&res);
-		shim_fmt(why, whylen, "kbs: secret too large");
 		return -1;
 	}
 	memcpy(scratch->secret, res.secret, res.secret_len);
 	rc = from_secret(conf, res.secret_len, is_pw, why, whylen);
-	release(&res);
+	release(&res); /* wipes the client's copy */
 	return rc;
 }
 
@@ -223,6 +273,7 @@ static int from_handoff(void)
 		return -1;
 	if (REAL(pread)(fd, scratch->master, GCFS_KEY_LEN, 0) != GCFS_KEY_LEN)
 		return -1;
+	SHIM_DBG("unseal: key: using hand-off fd %d", fd);
 	return 0;
 }
 
@@ -302,28 +353,33 @@ const gcfs_keys *shim_keys(void)
 {
 	char why[768];
 
-	if (__builtin_expect(key_state == KEY_OK, 1))
+	int st = state_get();
+
+	if (__builtin_expect(st == KEY_OK, 1))
 		return key_keys;
-	if (key_state == KEY_FAILED || shim_foreign()) {
+	if (st == KEY_FAILED || shim_foreign()) {
 		errno = EACCES;
 		return NULL;
 	}
 	/* Key loading runs OpenSSL and maybe libcurl: their own file accesses
 	 * must pass through. Signals stay deliverable (scrypt/KBS are slow). */
 	pthread_mutex_lock(&key_lock);
-	if (key_state == KEY_NONE) {
+	if (state_get() == KEY_NONE) {
 		shim_busy++;
 		why[0] = 0;
-		key_state = key_load(why, sizeof(why)) ? KEY_FAILED : KEY_OK;
+		st = key_load(why, sizeof(why)) ? KEY_FAILED : KEY_OK;
 		shim_busy--;
-		if (key_state == KEY_FAILED)
+		state_set(st);
+		/* Logged once, by the one thread that did the load. */
+		if (st == KEY_FAILED)
 			shim_log(SHIM_LOG_ERROR, "unseal: key: %s: %s", shim_cfg.mount, why);
 		else
 			shim_log(SHIM_LOG_INFO, "unseal: key: %s: loaded (engine %s)",
 			         shim_cfg.mount, gcfs_engine_name(gcfs_keys_engine(key_keys)));
 	}
+	st = state_get();
 	pthread_mutex_unlock(&key_lock);
-	if (key_state != KEY_OK) {
+	if (st != KEY_OK) {
 		errno = EACCES;
 		return NULL;
 	}
@@ -332,10 +388,11 @@ const gcfs_keys *shim_keys(void)
 
 void shim_keys_atexit(void)
 {
-	if (key_state == KEY_OK && !shim_foreign()) {
+	if (state_get() == KEY_OK && !shim_foreign()) {
 		gcfs_keys *k = key_keys;
 
-		key_state = KEY_FAILED;
+		/* Late accesses (other destructors) get EACCES, not freed keys. */
+		state_set(KEY_FAILED);
 		key_keys = NULL;
 		gcfs_keys_free(k);
 	}
