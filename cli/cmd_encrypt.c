@@ -31,7 +31,7 @@ static void usage(FILE *f)
 	        "                      (else: asked twice on the terminal, or stdin's first line)\n"
 	        "  --masterkey-file F  use this hex master key instead of a random one\n"
 	        "                      (the password still wraps it in gocryptfs.conf)\n"
-	        "  --scryptn LOG2N     scrypt cost 2^LOG2N, 10..28 (default 16, like gocryptfs)\n"
+	        "  --scryptn LOG2N     scrypt cost 2^LOG2N, 10..22 (default 16, like gocryptfs)\n"
 	        "  --plaintextnames    do not encrypt names and symlink targets\n"
 	        "  --quiet             no progress bar\n"
 	        "  -h, --help          this help\n"
@@ -477,8 +477,8 @@ int cli_encrypt_main(int argc, char **argv)
 			mkf = optarg;
 			break;
 		case 's':
-			if (cli_parse_int(optarg, 10, 28, &scryptn) < 0)
-				return cli_usage_err(VERB, "--scryptn: not a number in 10..28: %s",
+			if (cli_parse_int(optarg, 10, 22, &scryptn) < 0)
+				return cli_usage_err(VERB, "--scryptn: not a number in 10..22: %s",
 				                     optarg);
 			break;
 		case 'n':

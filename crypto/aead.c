@@ -46,7 +46,13 @@ void gcfs_aead_ctx_free(gcfs_aead_ctx *c)
 int gcfs_aead_open(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,
                    const uint8_t *ct, size_t len, const uint8_t *tag, uint8_t *out)
 {
-	return c->aead->ops->open(c, nonce, aad, aadlen, ct, len, tag, out);
+	int rc = c->aead->ops->open(c, nonce, aad, aadlen, ct, len, tag, out);
+
+	/* Both engines decrypt before they can check the tag: never leave
+	 * unauthenticated plaintext behind in the caller's buffer. */
+	if (rc != GCFS_OK)
+		gcfs_wipe(out, len);
+	return rc;
 }
 
 int gcfs_aead_seal(gcfs_aead_ctx *c, const uint8_t *nonce, const uint8_t *aad, size_t aadlen,

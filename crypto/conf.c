@@ -13,7 +13,8 @@
 #include "crypto/internal.h"
 
 #define SCRYPT_LOG2_MIN 10
-#define SCRYPT_LOG2_MAX 28 /* what gocryptfs -scryptn accepts */
+#define SCRYPT_LOG2_MAX 28 /* what gocryptfs -scryptn accepts; memory is capped below */
+#define GCFS_SCRYPT_MAXMEM (4ull << 30)
 
 /* Flag names in the order gocryptfs writes them. */
 const struct gcfs_flag_name gcfs_flag_names[] = {
@@ -141,6 +142,15 @@ static int parse_scrypt(const cJSON *root, gcfs_conf *c, char *err, size_t errle
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.R/P invalid");
 	if (get_int(s, "KeyLen", 32, 64, &kl))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "ScryptObject.KeyLen invalid");
+	/* The cost comes from an untrusted file and every shimmed process pays
+	 * it: refuse what cannot be a sane deployment rather than let a
+	 * crafted conf allocate terabytes. */
+	if (128.0 * (double)r * (double)n > (double)GCFS_SCRYPT_MAXMEM)
+		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
+		                   "ScryptObject N=%llu R=%lld needs %llu MiB, over the %llu MiB limit",
+		                   (unsigned long long)n, (long long)r,
+		                   (unsigned long long)(128ull * (uint64_t)r * (uint64_t)n >> 20),
+		                   (unsigned long long)(GCFS_SCRYPT_MAXMEM >> 20));
 	c->scrypt_n = n;
 	c->scrypt_r = (uint32_t)r;
 	c->scrypt_p = (uint32_t)p;
