@@ -49,12 +49,14 @@ static void out_err(struct dec *d, const char *ppath, const char *cause)
 	free(p);
 }
 
-/* Set mode and times from the cipher entry (gocryptfs keeps them 1:1). */
+/* Set mode and times from the cipher entry (gocryptfs keeps them 1:1).
+ * Modes are not authenticated by the format, so setuid/setgid/sticky bits
+ * from a cipher dir someone else could write are never restored. */
 static int finish_meta(int fd, const struct stat *st)
 {
 	struct timespec ts[2] = {st->st_atim, st->st_mtim};
 
-	if (fchmod(fd, st->st_mode & 07777) < 0)
+	if (fchmod(fd, st->st_mode & 0777) < 0)
 		return -1;
 	return futimens(fd, ts);
 }
@@ -130,7 +132,7 @@ static int do_file(struct dec *d, cli_node *n)
 	uint64_t bb;
 	int in, rc;
 
-	in = openat(n->dirfd, n->cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	in = cli_open_regular(n->dirfd, n->cname, &n->st);
 	if (in < 0) {
 		cli_err(VERB, n->cpath, "%s", strerror(errno));
 		return -1;
@@ -187,6 +189,11 @@ static int leaf(void *u, cli_node *n)
 	if (t == S_IFSOCK) {
 		/* A socket is only meaningful while its server runs. */
 		fprintf(stderr, "unseal: %s: %s: skipping socket\n", VERB, n->cpath);
+		return 0;
+	}
+	if (t == S_IFCHR || t == S_IFBLK) {
+		/* Unauthenticated metadata must not create device nodes for root. */
+		fprintf(stderr, "unseal: %s: %s: skipping device node\n", VERB, n->cpath);
 		return 0;
 	}
 	if (mknodat(n->parent->user_fd, n->pname, n->st.st_mode, n->st.st_rdev) < 0) {

@@ -81,7 +81,7 @@ static void do_file(struct ver *v, cli_node *n)
 	int fd, rc;
 
 	v->files++;
-	fd = openat(n->dirfd, n->cname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = cli_open_regular(n->dirfd, n->cname, &n->st);
 	if (fd < 0) {
 		bad(v, n->cpath, n->ppath, "open", strerror(errno));
 		return;

@@ -38,6 +38,7 @@ int cli_dir_is_empty(const char *path);
 int cli_need_dir(const char *verb, const char *path);
 /* Remove a tree (no symlinks followed); best effort, -1 if anything stayed. */
 int cli_rm_rf(const char *path);
+int cli_open_regular(int dirfd, const char *name, struct stat *st);
 /* Absolute, symlink-resolved form of a path that may not exist yet (its
  * parent must).  malloc'd, NULL with errno. */
 char *cli_abspath(const char *path);

@@ -182,7 +182,7 @@ static int rm_contents(int dirfd)
 		    S_ISDIR(st.st_mode)) {
 			int sub;
 
-			fchmodat(dirfd, e->d_name, 0700, 0);
+			fchmodat(dirfd, e->d_name, 0700, AT_SYMLINK_NOFOLLOW);
 			sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 			if (sub < 0 || rm_contents(sub) < 0)
 				rc = -1;
@@ -361,4 +361,22 @@ uint64_t cli_tree_bytes(const char *path, int cipher_sizes)
 	tree_cipher = cipher_sizes;
 	nftw(path, tree_cb, 32, FTW_PHYS);
 	return tree_sum;
+}
+
+/* Open a cipher file for reading without following a symlink or blocking on
+ * a FIFO swapped in since the walk saw it, and refresh *st from the opened
+ * file so sizes come from what is actually read. */
+int cli_open_regular(int dirfd, const char *name, struct stat *st)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int e = S_ISREG(st->st_mode) ? errno : EINVAL;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }

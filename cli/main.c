@@ -1,6 +1,7 @@
 /* `unseal`: dispatch to one verb.  Exit codes for every verb: 0 ok,
  * 1 failure (or verification errors), 2 usage error. */
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include "cli/cli.h"
 #include "cli/common.h"
@@ -32,6 +33,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* Passwords and keys live in this process: no core dumps, no ptrace
+	 * by other processes of the same user.  exec (unseal run) resets it. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	const char *v = argc > 1 ? argv[1] : NULL;
 
 	if (!v) {
