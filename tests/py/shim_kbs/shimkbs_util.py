@@ -21,6 +21,7 @@ URI = "kbs:///default/aliyun/model-key"
 RES_PATH = "default/aliyun/model-key"
 MOUNT = "/unseal-shimkbs-mnt"
 CIPHER = os.path.join(GOLDEN, "cipher")
+GOLDEN = GOLDEN
 PLAIN = os.path.join(GOLDEN, "plain")
 FILES = ["hello.txt", "config.json", "size_1.bin", "sub/deeper/nested_5000.bin"]
 PROFILES = ["p0", "p1", "p2", "p4"]
