@@ -178,6 +178,7 @@ typedef int (*shim_fts64_cmp)(const FTSENT64 **, const FTSENT64 **);
 	/* memory */                                                                               \
 	X(void *, mmap, (void *, size_t, int, int, int, off_t))                                    \
 	X(void *, mmap64, (void *, size_t, int, int, int, off64_t))                                \
+	X(void *, mremap, (void *, size_t, size_t, int, ...))                                      \
 	X(int, munmap, (void *, size_t))                                                           \
 	/* read side (streaming mode) */                                                           \
 	X(ssize_t, read, (int, void *, size_t))                                                    \

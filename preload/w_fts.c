@@ -42,7 +42,7 @@ struct vent {
 /* Our FTS handle.  Handles are found through a registry, never by peeking
  * at memory: a glibc FTS is exactly sizeof(FTS) long. */
 struct vfts {
-	FTS sp; /* first: the caller holds &sp */
+	FTS sp;       /* first: the caller holds &sp */
 	fts_cmp cmp;  /* the caller's compar, typed (sp.fts_compar is void-typed) */
 	int nameonly; /* fts_child was built by fts_children(FTS_NAMEONLY) */
 	int stopped;
@@ -180,7 +180,8 @@ static int ent_stat(const FTS *sp, FTSENT *p, int follow)
 		if (is_dot(p->fts_name))
 			return FTS_DOT;
 		/* A directory equal to an ancestor is a cycle (logical walks). */
-		for (FTSENT *t = p->fts_parent; t && t->fts_level >= FTS_ROOTLEVEL; t = t->fts_parent)
+		for (FTSENT *t = p->fts_parent; t && t->fts_level >= FTS_ROOTLEVEL;
+		     t = t->fts_parent)
 			if (t->fts_ino == st->st_ino && t->fts_dev == st->st_dev) {
 				p->fts_cycle = t;
 				return FTS_DC;
@@ -231,8 +232,8 @@ enum { B_READ, B_CHILD, B_NAMES };
 static FTSENT *build(FTS *sp, int type)
 {
 	FTSENT *cur = sp->fts_cur, *head = NULL, *tail = NULL, *p;
-	int nostat = type != B_NAMES && (sp->fts_options & FTS_NOSTAT) &&
-	             (sp->fts_options & FTS_PHYSICAL);
+	int nostat =
+	    type != B_NAMES && (sp->fts_options & FTS_NOSTAT) && (sp->fts_options & FTS_PHYSICAL);
 	struct dirent64 *de;
 	size_t n = 0;
 	DIR *d = opendir(cur->fts_accpath);

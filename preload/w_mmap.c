@@ -2,6 +2,7 @@
  * from one of our fds exists (safetensors opens, maps, closes, and opens
  * the same file again).  The mapping itself is the kernel's: a memfd. */
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/mman.h>
 
 #include "preload/shim.h"
@@ -51,4 +52,54 @@ SHIM_EXPORT int munmap(void *addr, size_t len)
 		errno = saved;
 	}
 	return rc;
+}
+
+/* Optional precise bookkeeping from file.c: move the tracked ranges inside
+ * [old, old+oldlen) to [new, new+newlen).  Weak and hidden: resolved only
+ * at static link time, NULL while file.c does not provide it. */
+void shim_file_remapped(void *old, size_t oldlen, void *new, size_t newlen)
+    __attribute__((weak, visibility("hidden")));
+
+/* Keep the mapping table true after a successful mremap.  Without
+ * shim_file_remapped the safe fallback is to forget ranges the kernel no
+ * longer maps at the old address (never let a stale range match a later,
+ * unrelated munmap there).  Forgetting only unpins the cache entry: the
+ * moved mapping still holds the memfd through the kernel, so its bytes stay
+ * valid; at worst a later open of the same file decrypts it again. */
+static void remap_book(void *old, size_t oldlen, void *p, size_t newlen, int flags)
+{
+	if (shim_file_remapped) {
+		shim_file_remapped(old, oldlen, p, newlen);
+		return;
+	}
+	if (p == old) {
+		if (newlen < oldlen) /* shrunk in place: the tail is unmapped */
+			shim_file_unmapped((char *)old + newlen, oldlen - newlen);
+		return; /* grown in place: the tracked prefix is still right */
+	}
+	/* Moved.  oldlen 0 duplicates a shared mapping and MREMAP_DONTUNMAP
+	 * leaves the old range mapped: the old range is still there. */
+	if (oldlen && !(flags & MREMAP_DONTUNMAP))
+		shim_file_unmapped(old, oldlen);
+}
+
+SHIM_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+	void *naddr = NULL, *p;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		naddr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	p = REAL(mremap)(old, oldlen, newlen, flags, naddr);
+	if (p != MAP_FAILED) {
+		int saved = errno;
+
+		remap_book(old, oldlen, p, newlen, flags);
+		errno = saved;
+	}
+	return p;
 }

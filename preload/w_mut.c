@@ -1,6 +1,14 @@
 /* Mutations under the mount: the view is read-only, so EROFS — after the
- * lookup errors the kernel would give first (ENOENT for a missing name,
- * EEXIST when creating an existing one, ENOENT/ENOTDIR on the way). */
+ * errors the kernel would give first, in the kernel's order (checked
+ * against a read-only bind mount by tests/consumers/erofs.c):
+ *  - ENOENT/ENOTDIR for a missing or bad parent, always first;
+ *  - unlink/rmdir/rename: EROFS even if the final name is missing (the
+ *    kernel asks for write access before it looks the name up);
+ *  - chmod/chown/utimes/xattr: ENOENT for a missing name, then EROFS;
+ *  - mkdir/mknod/symlink/link targets: EEXIST if the name exists;
+ *  - truncate: ENOENT, then EISDIR for a directory, EINVAL for a
+ *    non-regular file, then EROFS;
+ *  - rename/link between the mount and another file system: EXDEV. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,7 +18,7 @@
 
 #include "preload/shim.h"
 
-enum { M_EXIST, M_CREATE, M_ANY };
+enum { M_EXIST, M_CREATE, M_ANY, M_TRUNC };
 
 /* Returns the path to hand to the real call (original or redirected), or
  * NULL with errno set when the call must fail. */
@@ -26,8 +34,12 @@ static const char *mut(int dirfd, const char *path, int how, int nofollow, struc
 		return NULL;
 	}
 	SHIM_DBG("unseal: write: %s: read-only", r->vpath);
-	if (how == M_EXIST && !r->exists)
+	if ((how == M_EXIST || how == M_TRUNC) && !r->exists)
 		errno = ENOENT;
+	else if (how == M_TRUNC && (r->is_anc || S_ISDIR(r->st.st_mode)))
+		errno = EISDIR;
+	else if (how == M_TRUNC && !S_ISREG(r->st.st_mode))
+		errno = EINVAL;
 	else if (how == M_CREATE && r->exists)
 		errno = EEXIST;
 	else
@@ -49,17 +61,17 @@ static const char *mut(int dirfd, const char *path, int how, int nofollow, struc
 
 SHIM_EXPORT int unlink(const char *p)
 {
-	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(unlink)(P));
+	MUT(AT_FDCWD, p, M_ANY, 1, REAL(unlink)(P));
 }
 
 SHIM_EXPORT int unlinkat(int d, const char *p, int fl)
 {
-	MUT(d, p, M_EXIST, 1, REAL(unlinkat)(DFD(d, P, p), P, fl));
+	MUT(d, p, M_ANY, 1, REAL(unlinkat)(DFD(d, P, p), P, fl));
 }
 
 SHIM_EXPORT int rmdir(const char *p)
 {
-	MUT(AT_FDCWD, p, M_EXIST, 1, REAL(rmdir)(P));
+	MUT(AT_FDCWD, p, M_ANY, 1, REAL(rmdir)(P));
 }
 
 SHIM_EXPORT int mkdir(const char *p, mode_t m)
@@ -104,12 +116,12 @@ SHIM_EXPORT int symlinkat(const char *t, int d, const char *p)
 
 SHIM_EXPORT int truncate(const char *p, off_t len)
 {
-	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(truncate)(P, len));
+	MUT(AT_FDCWD, p, M_TRUNC, 0, REAL(truncate)(P, len));
 }
 
 SHIM_EXPORT int truncate64(const char *p, off64_t len)
 {
-	MUT(AT_FDCWD, p, M_EXIST, 0, REAL(truncate64)(P, len));
+	MUT(AT_FDCWD, p, M_TRUNC, 0, REAL(truncate64)(P, len));
 }
 
 SHIM_EXPORT int chmod(const char *p, mode_t m)
@@ -184,33 +196,62 @@ SHIM_EXPORT int lremovexattr(const char *p, const char *n)
 
 /* ---- two-path operations ---- */
 
-static int two(int d1, const char *p1, int d2, const char *p2, int create2, const char **o1,
-               const char **o2)
+/* Redirected (SHIM_REAL) paths must outlive the shim_res: copy them. */
+static const char *keep(int kind, const struct shim_res *r, const char *orig)
+{
+	return kind == SHIM_REAL ? strdup(r->cpath) : orig;
+}
+
+/* rename/link: the kernel looks up both parents (and a link's source),
+ * refuses a cross-file-system pair with EXDEV, then asks for write access
+ * (EROFS) and only then looks at the final names (link: EEXIST first). */
+static int two(int d1, const char *p1, int d2, const char *p2, int is_link, int follow1,
+               const char **o1, const char **o2)
 {
 	struct shim_res r1, r2;
-	const char *a = mut(d1, p1, M_EXIST, 1, &r1);
-	int e1 = errno;
-	const char *b;
+	int k1 = shim_resolve(d1, p1, follow1 ? 0 : SHIM_R_NOFOLLOW, &r1);
+	int k2;
 
-	/* A virtual source fails first, with its own errno. */
-	if (!a) {
-		errno = e1;
+	if (k1 == SHIM_FAIL) {
+		errno = r1.err;
 		return -1;
 	}
-	b = mut(d2, p2, create2 ? M_CREATE : M_ANY, 1, &r2);
-	if (!b)
+	if (is_link && k1 == SHIM_VIRT && !r1.exists) {
+		errno = ENOENT;
 		return -1;
-	/* Redirected paths must outlive r1/r2: only happens on REAL, copy. */
-	*o1 = a == p1 ? p1 : strdup(a);
-	*o2 = b == p2 ? p2 : strdup(b);
+	}
+	k2 = shim_resolve(d2, p2, SHIM_R_NOFOLLOW, &r2);
+	if (k2 == SHIM_FAIL) {
+		errno = r2.err;
+		return -1;
+	}
+	if ((k1 == SHIM_VIRT) != (k2 == SHIM_VIRT)) {
+		errno = EXDEV;
+		return -1;
+	}
+	if (k1 == SHIM_VIRT) {
+		SHIM_DBG("unseal: write: %s: read-only", r2.vpath);
+		errno = is_link && r2.exists ? EEXIST : EROFS;
+		return -1;
+	}
+	*o1 = keep(k1, &r1, p1);
+	*o2 = keep(k2, &r2, p2);
+	if (!*o1 || !*o2) {
+		if (*o1 && *o1 != p1)
+			free((void *)*o1);
+		if (*o2 && *o2 != p2)
+			free((void *)*o2);
+		errno = ENOMEM;
+		return -1;
+	}
 	return 0;
 }
 
-#define TWO(d1, p1, d2, p2, create2, call)                                                         \
+#define TWO(d1, p1, d2, p2, is_link, follow1, call)                                                \
 	do {                                                                                       \
 		const char *A, *B;                                                                 \
 		int rc_, e_;                                                                       \
-		if (two(d1, p1, d2, p2, create2, &A, &B))                                          \
+		if (two(d1, p1, d2, p2, is_link, follow1, &A, &B))                                 \
 			return -1;                                                                 \
 		rc_ = call;                                                                        \
 		e_ = errno;                                                                        \
@@ -224,25 +265,26 @@ static int two(int d1, const char *p1, int d2, const char *p2, int create2, cons
 
 SHIM_EXPORT int rename(const char *a, const char *b)
 {
-	TWO(AT_FDCWD, a, AT_FDCWD, b, 0, REAL(rename)(A, B));
+	TWO(AT_FDCWD, a, AT_FDCWD, b, 0, 0, REAL(rename)(A, B));
 }
 
 SHIM_EXPORT int renameat(int d1, const char *a, int d2, const char *b)
 {
-	TWO(d1, a, d2, b, 0, REAL(renameat)(DFD(d1, A, a), A, DFD(d2, B, b), B));
+	TWO(d1, a, d2, b, 0, 0, REAL(renameat)(DFD(d1, A, a), A, DFD(d2, B, b), B));
 }
 
 SHIM_EXPORT int renameat2(int d1, const char *a, int d2, const char *b, unsigned fl)
 {
-	TWO(d1, a, d2, b, 0, REAL(renameat2)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
+	TWO(d1, a, d2, b, 0, 0, REAL(renameat2)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
 }
 
 SHIM_EXPORT int link(const char *a, const char *b)
 {
-	TWO(AT_FDCWD, a, AT_FDCWD, b, 1, REAL(link)(A, B));
+	TWO(AT_FDCWD, a, AT_FDCWD, b, 1, 0, REAL(link)(A, B));
 }
 
 SHIM_EXPORT int linkat(int d1, const char *a, int d2, const char *b, int fl)
 {
-	TWO(d1, a, d2, b, 1, REAL(linkat)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
+	TWO(d1, a, d2, b, 1, fl & AT_SYMLINK_FOLLOW,
+	    REAL(linkat)(DFD(d1, A, a), A, DFD(d2, B, b), B, fl));
 }

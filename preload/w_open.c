@@ -93,7 +93,12 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 		return -1;
 	}
 	if (S_ISLNK(r.st.st_mode)) {
-		/* Only reachable with O_NOFOLLOW: the kernel semantics. */
+		/* Only reachable with O_NOFOLLOW: the kernel semantics
+		 * (O_DIRECTORY is checked before the symlink's ELOOP). */
+		if (flags & O_DIRECTORY) {
+			errno = ENOTDIR;
+			return -1;
+		}
 		if (flags & O_PATH)
 			return REAL(openat)(AT_FDCWD, r.cpath, flags, 0);
 		errno = ELOOP;

@@ -41,6 +41,9 @@ static inline const char *ename(int e)
 	case EBADF: return "EBADF";
 	case EINVAL: return "EINVAL";
 	case EIO: return "EIO";
+	case EEXIST: return "EEXIST";
+	case EXDEV: return "EXDEV";
+	case ENOTEMPTY: return "ENOTEMPTY";
 	default: return "E?";
 	}
 }

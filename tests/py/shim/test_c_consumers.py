@@ -1,4 +1,5 @@
 """C and C++ consumers from tests/consumers/, plaintext run vs shim run."""
+import difflib
 import hashlib
 import os
 import subprocess
@@ -129,6 +130,50 @@ def test_fts_real_tree_passes_through(shim, consumer):
     ref = subprocess.run([binary, shim.plain, real], env=shim.plain_env(), capture_output=True)
     got = subprocess.run([binary, shim.plain, real], env=shim.shim_env(), capture_output=True)
     assert ref.returncode == got.returncode == 0 and ref.stdout == got.stdout, got.stderr[-2000:]
+
+
+def test_more_paths(shim, consumer):
+    """//, ., .. (physical, after symlinks), trailing slashes, O_CLOEXEC via
+    F_GETFD, O_PATH/O_DIRECTORY/O_NOFOLLOW combinations, __fxstat*,
+    faccessat, MAP_POPULATE, partial munmap and mremap after close."""
+    ref, _ = both(shim, consumer("more_paths"), "")
+    for want in (b"dirlink/../one.bin: ENOENT", b"cloexec=1", b"mremap grow: fnv=",
+                 b"open dirlink flags=600000: ENOTDIR", b"fopen re: cloexec=1"):
+        assert want in ref.out, want
+
+
+def test_erofs_like_a_readonly_mount(shim, consumer):
+    """Mutations from C (open for write, creat, truncate, rename, mkdir,
+    unlink, link, ...) give exactly the errnos of a real read-only bind
+    mount of the plaintext tree: EROFS, or the lookup/EXDEV/EEXIST/EISDIR
+    error the kernel checks first."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    if os.geteuid() != 0:
+        pytest.skip("SKIP: a read-only bind mount (the oracle) needs root")
+    binary = consumer("erofs")
+    real = os.path.join(shim.tmp, "erofs-real.txt")
+    with open(real, "wb") as f:
+        f.write(b"real file\n")
+    ro = os.path.join(shim.tmp, "ro-bind")
+    os.makedirs(ro, exist_ok=True)
+    r = subprocess.run(["mount", "--bind", shim.plain, ro], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"SKIP: cannot bind-mount the oracle: {r.stderr.strip()}")
+    try:
+        r = subprocess.run(["mount", "-o", "remount,bind,ro", ro], capture_output=True, text=True)
+        if r.returncode:
+            pytest.skip(f"SKIP: cannot remount the oracle read-only: {r.stderr.strip()}")
+        ref = subprocess.run([binary, ro, real], env=shim.plain_env(), capture_output=True)
+    finally:
+        subprocess.run(["umount", ro], capture_output=True)
+    got = subprocess.run([binary, shim.mount, real], env=shim.shim_env(), capture_output=True)
+    assert ref.returncode == 0 and b"open O_WRONLY: EROFS" in ref.stdout, ref.stdout
+    assert got.returncode == ref.returncode and got.stdout == ref.stdout, (
+        "\n".join(difflib.unified_diff(ref.stdout.decode().splitlines(),
+                                       got.stdout.decode().splitlines(), "ro-mount", "shim",
+                                       lineterm="")) + got.stderr.decode()[-2000:])
+    assert open(real, "rb").read() == b"real file\n"
 
 
 @pytest.mark.parametrize("name", ["mid.bin", "text.txt", "empty.bin"])
