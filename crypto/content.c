@@ -83,6 +83,28 @@ GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *
 	return GCFS_OK;
 }
 
+/* Same checks as gcfs_file_open, over the whole file in memory. */
+GCFS_API int gcfs_file_open_buf(const uint8_t *cipher, uint64_t cipher_size, gcfs_file *f,
+                                char *err, size_t errlen)
+{
+	if (!f || (!cipher && cipher_size))
+		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
+	memset(f, 0, sizeof(*f));
+	f->cipher_size = cipher_size;
+	if (cipher_size == 0) {
+		f->empty = 1;
+		return GCFS_OK;
+	}
+	if (cipher_size < GCFS_HEADER_LEN)
+		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "file shorter than its header");
+	if (header_check(cipher))
+		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "bad file header");
+	memcpy(f->file_id, cipher + 2, GCFS_FILEID_LEN);
+	f->plain_size = gcfs_plain_size(cipher_size);
+	f->empty = cipher_size == GCFS_HEADER_LEN;
+	return GCFS_OK;
+}
+
 GCFS_API int gcfs_header_new(uint8_t hdr[GCFS_HEADER_LEN], uint8_t file_id[GCFS_FILEID_LEN])
 {
 	hdr[0] = 0;

@@ -150,6 +150,34 @@ int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, vo
 		   size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
 		   char *err, size_t errlen);
 
+/* Options for gcfs_file_read_ex (zero-initialise, then set what you need). */
+typedef struct gcfs_read_opts {
+	int nthreads; /* 0 = 1; threads are only started for ranges worth it */
+	/* The whole cipher file in memory (f->cipher_size bytes, e.g. a
+	 * mapping): blocks are decrypted straight from it, no pread, no copy.
+	 * NULL: read through io. */
+	const uint8_t *cipher;
+	/* Called by each worker on each slice of dst (at most a few hundred
+	 * KiB, whole blocks) just before it writes there, e.g. to fault the
+	 * pages of a fresh mapping in bulk.  May be NULL; must not fail. */
+	void (*prep)(void *ctx, void *dst, size_t len);
+	void *prep_ctx;
+} gcfs_read_opts;
+
+/* gcfs_file_read with options; o == NULL means one thread over io.  io may
+ * be NULL when o->cipher is set.  Same results and failure rules. */
+int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
+		      size_t len, uint64_t off, const gcfs_read_opts *o, size_t *done,
+		      uint64_t *bad_block, char *err, size_t errlen);
+
+/* In-memory cipher file: gcfs_file_open and gcfs_file_read over a buffer
+ * holding the whole file (cipher_size bytes). */
+int gcfs_file_open_buf(const uint8_t *cipher, uint64_t cipher_size, gcfs_file *f, char *err,
+		       size_t errlen);
+int gcfs_file_read_buf(const gcfs_keys *k, const uint8_t *cipher, const gcfs_file *f, void *dst,
+		       size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
+		       char *err, size_t errlen);
+
 /* One block.  cblock/clen is the on-disk block (nonce|ct|tag, or the
  * AES-SIV layout); out receives clen-32 bytes.  The hole rule (a full
  * all-zero 4128-byte block) is applied here. */

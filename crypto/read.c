@@ -5,7 +5,8 @@
  * thread.  Each thread borrows one cipher context and allocates one bounded
  * scratch buffer (SCRATCH_BLOCKS cipher blocks + one plaintext block for the
  * partial ends), reads a run of cipher blocks per pread, and decrypts whole
- * blocks straight into dst. */
+ * blocks straight into dst.  With an in-memory cipher file (gcfs_read_opts
+ * .cipher) the blocks are decrypted in place from it, without scratch. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct {
 	const gcfs_keys *k;
 	const gcfs_io *io;
 	const gcfs_file *f;
+	const gcfs_read_opts *o;
 	uint8_t *dst;
 	uint64_t off, end;    /* requested plaintext range [off, end) */
 	uint64_t first, last; /* this worker's blocks, inclusive */
@@ -41,9 +43,11 @@ static void note_bad(job *j, uint64_t blk, int rc)
 		;
 }
 
-/* Decrypt one cipher block and copy the requested part into dst. */
+/* Decrypt one cipher block and copy the requested part into dst.  Only a
+ * partial first/last block goes through tmp (*tmp_used tells the caller to
+ * wipe it). */
 static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size_t clen,
-                     uint8_t *tmp)
+                     uint8_t *tmp, int *tmp_used)
 {
 	uint64_t pstart = blk * GCFS_BLOCK_PLAIN;
 	uint64_t lo = pstart > j->off ? pstart : j->off;
@@ -54,33 +58,61 @@ static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size
 	if (lo == pstart && hi - lo == plen)
 		return gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen,
 		                            j->dst + (pstart - j->off));
+	*tmp_used = 1;
 	rc = gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen, tmp);
 	if (!rc && hi > lo)
 		memcpy(j->dst + (lo - j->off), tmp + (lo - pstart), hi - lo);
 	return rc;
 }
 
-static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp)
+/* Let the caller prepare the part of dst that blocks [b, b+cnt) cover. */
+static void prep_slice(job *j, uint64_t b, uint64_t cnt)
+{
+	uint64_t lo = b * GCFS_BLOCK_PLAIN, hi = (b + cnt) * GCFS_BLOCK_PLAIN;
+
+	if (!j->o->prep)
+		return;
+	lo = lo > j->off ? lo : j->off;
+	hi = hi < j->end ? hi : j->end;
+	if (hi > lo)
+		j->o->prep(j->o->prep_ctx, j->dst + (lo - j->off), (size_t)(hi - lo));
+}
+
+/* The cipher bytes of blocks [b, b+cnt): straight from the in-memory file,
+ * or one pread into scratch. */
+static const uint8_t *fetch(job *j, uint64_t b, uint64_t cnt, uint8_t *scratch, uint64_t *ctot)
+{
+	uint64_t coff = GCFS_HEADER_LEN + b * GCFS_BLOCK_CIPHER;
+
+	*ctot = cnt * GCFS_BLOCK_CIPHER;
+	if (coff + *ctot > j->f->cipher_size)
+		*ctot = j->f->cipher_size - coff;
+	if (j->o->cipher)
+		return j->o->cipher + coff;
+	return gcfs_pread_full(j->io, scratch, *ctot, coff) ? NULL : scratch;
+}
+
+static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int *tmp_used)
 {
 	for (uint64_t b = j->first; b <= j->last;) {
 		uint64_t cnt = j->last - b + 1 < SCRATCH_BLOCKS ? j->last - b + 1 : SCRATCH_BLOCKS;
-		uint64_t coff = GCFS_HEADER_LEN + b * GCFS_BLOCK_CIPHER;
-		uint64_t ctot = cnt * GCFS_BLOCK_CIPHER;
+		uint64_t ctot;
+		const uint8_t *src = fetch(j, b, cnt, scratch, &ctot);
 		int rc;
 
-		if (coff + ctot > j->f->cipher_size)
-			ctot = j->f->cipher_size - coff;
-		if (gcfs_pread_full(j->io, scratch, ctot, coff)) {
+		if (!src) {
 			note_bad(j, b, GCFS_EIO);
 			return GCFS_EIO;
 		}
+		prep_slice(j, b, cnt);
 		for (uint64_t i = 0; i < cnt; i++, b++) {
 			uint64_t rest = ctot - i * GCFS_BLOCK_CIPHER;
 
-			if (b > atomic_load(j->first_bad))
+			if (b > atomic_load_explicit(j->first_bad, memory_order_relaxed))
 				return GCFS_OK; /* an earlier block already failed */
-			rc = one_block(j, t, b, scratch + i * GCFS_BLOCK_CIPHER,
-			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp);
+			rc = one_block(j, t, b, src + i * GCFS_BLOCK_CIPHER,
+			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp,
+			               tmp_used);
 			if (rc) {
 				note_bad(j, b, rc);
 				return rc;
@@ -95,16 +127,19 @@ static void *worker(void *arg)
 	job *j = arg;
 	uint64_t n = j->last - j->first + 1;
 	size_t sblocks = n < SCRATCH_BLOCKS ? (size_t)n : SCRATCH_BLOCKS;
-	uint8_t *scratch = malloc(sblocks * GCFS_BLOCK_CIPHER + GCFS_BLOCK_PLAIN);
+	/* Ciphertext only (never plaintext), so it needs no wiping. */
+	uint8_t *scratch = j->o->cipher ? NULL : malloc(sblocks * GCFS_BLOCK_CIPHER);
+	uint8_t tmp[GCFS_BLOCK_PLAIN];
 	gcfs_tctx *t = gcfs_tctx_get(j->k);
+	int tmp_used = 0;
 
-	if (!scratch || !t)
+	if ((!scratch && !j->o->cipher) || !t)
 		note_bad(j, j->first, GCFS_ENOMEM);
 	else
-		run_blocks(j, t, scratch, scratch + sblocks * GCFS_BLOCK_CIPHER);
+		run_blocks(j, t, scratch, tmp, &tmp_used);
 	gcfs_tctx_put(j->k, t);
-	if (scratch) /* plaintext passed through it */
-		gcfs_wipe(scratch, sblocks * GCFS_BLOCK_CIPHER + GCFS_BLOCK_PLAIN);
+	if (tmp_used) /* plaintext of a partial block passed through it */
+		gcfs_wipe(tmp, sizeof(tmp));
 	free(scratch);
 	return NULL;
 }
@@ -157,10 +192,11 @@ static int explain(int rc, uint64_t bad, char *err, size_t errlen)
 	return gcfs_seterr(err, errlen, rc, "block %llu: %s", (unsigned long long)bad, why);
 }
 
-GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
-                            size_t len, uint64_t off, int nthreads, size_t *done,
-                            uint64_t *bad_block, char *err, size_t errlen)
+GCFS_API int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
+                               size_t len, uint64_t off, const gcfs_read_opts *o, size_t *done,
+                               uint64_t *bad_block, char *err, size_t errlen)
 {
+	static const gcfs_read_opts none = {0};
 	job jobs[MT_MAX_THREADS];
 	_Atomic uint64_t first_bad = UINT64_MAX;
 	uint64_t first, nblocks, per, bad = 0;
@@ -168,7 +204,9 @@ GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_fi
 
 	if (done)
 		*done = 0;
-	if (!k || !io || !io->pread || !f || (!dst && len))
+	if (!o)
+		o = &none;
+	if (!k || !f || (!o->cipher && (!io || !io->pread)) || (!dst && len))
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
 	if (f->empty || off >= f->plain_size || len == 0)
 		return GCFS_OK;
@@ -176,12 +214,13 @@ GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_fi
 		len = (size_t)(f->plain_size - off);
 	first = off / GCFS_BLOCK_PLAIN;
 	nblocks = (off + len - 1) / GCFS_BLOCK_PLAIN - first + 1;
-	n = pick_threads(nthreads, len, nblocks);
+	n = pick_threads(o->nthreads, len, nblocks);
 	per = nblocks / (uint64_t)n;
 	for (int i = 0; i < n; i++) {
 		jobs[i] = (job){.k = k,
 		                .io = io,
 		                .f = f,
+		                .o = o,
 		                .dst = dst,
 		                .off = off,
 		                .end = off + len,
@@ -198,4 +237,28 @@ GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_fi
 	if (done)
 		*done = len;
 	return GCFS_OK;
+}
+
+GCFS_API int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
+                            size_t len, uint64_t off, int nthreads, size_t *done,
+                            uint64_t *bad_block, char *err, size_t errlen)
+{
+	gcfs_read_opts o = {.nthreads = nthreads};
+
+	if (!io || !io->pread) /* the pread path needs io; do not fall into o.cipher */
+		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
+	return gcfs_file_read_ex(k, io, f, dst, len, off, &o, done, bad_block, err, errlen);
+}
+
+GCFS_API int gcfs_file_read_buf(const gcfs_keys *k, const uint8_t *cipher, const gcfs_file *f,
+                                void *dst, size_t len, uint64_t off, int nthreads, size_t *done,
+                                uint64_t *bad_block, char *err, size_t errlen)
+{
+	gcfs_read_opts o = {.nthreads = nthreads, .cipher = cipher};
+
+	if (done)
+		*done = 0;
+	if (!cipher)
+		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
+	return gcfs_file_read_ex(k, NULL, f, dst, len, off, &o, done, bad_block, err, errlen);
 }
