@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include "cli/common.h"
 
-#define CHUNK_PER_THREAD (1u << 20) /* plaintext bytes per worker per call */
-#define CHUNK_MAX (16u << 20)
+#define CHUNK_PER_THREAD (4u << 20) /* plaintext bytes per worker per call */
+#define CHUNK_MAX (64u << 20)
 #define SYMLINK_MAX (64 * 1024)
 
 /* gcfs_io callback: pread that only comes back short at EOF. */
