@@ -84,7 +84,7 @@ static void test_conf_create(void **s)
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, 3, 9, GCFS_FLAGS_DEFAULT, NULL, mk,
 	                                  &json, err, sizeof(err)),
 	                 GCFS_EINVAL);
-	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, 3, 21, GCFS_FLAGS_DEFAULT, NULL, mk,
+	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, 3, 23, GCFS_FLAGS_DEFAULT, NULL, mk,
 	                                  &json, err, sizeof(err)),
 	                 GCFS_EINVAL);
 	assert_int_not_equal(gcfs_conf_create((const uint8_t *)pw, 3, 10, GCFS_F_DIRIV, NULL, mk,
