@@ -18,6 +18,8 @@ __asm__(".symver __fxstat,__fxstat@GLIBC_2.2.5");
 __asm__(".symver __fxstatat,__fxstatat@GLIBC_2.4");
 
 static char root[PATH_MAX];
+/* not foldable: with _FORTIFY_SOURCE, openat/open64 become __openat_2 etc. */
+static volatile int nonconst;
 
 static const char *P(const char *rel)
 {
@@ -113,6 +115,12 @@ static void meta(void)
 	printf("__fxstatat: %d size=%lld same_ino=%d\n", r2, (long long)b.st_size,
 	       a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	printf("fstatat nofollow up3: %d mode=%o size=%lld\n", r3, c.st_mode, (long long)c.st_size);
+	int fl = O_RDONLY | (nonconst ? O_CREAT : 0);
+	int ofd = openat(dfd, "b/c/deep.bin", fl);
+	printf("openat nonconst flags: %s size=%lld\n", ofd < 0 ? ename(errno) : "OK",
+	       ofd < 0 || fstat(ofd, &c) ? -1LL : (long long)c.st_size);
+	if (ofd >= 0)
+		close(ofd);
 	printf("faccessat R_OK: %d X_OK dir: %d nofollow: %d missing: %s\n",
 	       faccessat(dfd, "sib.bin", R_OK, 0), faccessat(AT_FDCWD, P("nested"), X_OK, 0),
 	       faccessat(dfd, "b/up3", F_OK, AT_SYMLINK_NOFOLLOW),

@@ -132,6 +132,27 @@ def test_fts_real_tree_passes_through(shim, consumer):
     assert ref.returncode == got.returncode == 0 and ref.stdout == got.stdout, got.stderr[-2000:]
 
 
+@pytest.mark.parametrize("flags", [("-O2", "-D_FORTIFY_SOURCE=2", "-D_FILE_OFFSET_BITS=64")])
+def test_more_paths_variants(shim, consumer, flags):
+    """__openat64_2/__open64_2, stat64 family and mmap64 from a fortified LFS build."""
+    both(shim, consumer("more_paths", *flags), "")
+
+
+def test_walk_lfs(shim, consumer):
+    """readdir64/scandir64/glob64/nftw64 (the -D_FILE_OFFSET_BITS=64 names)."""
+    both(shim, consumer("walk", "-D_FILE_OFFSET_BITS=64"), "")
+
+
+def test_robust_errno_signal_threads_ctor(shim, consumer):
+    real = os.path.join(shim.tmp, "robust-real.txt")
+    with open(real, "wb") as f:
+        f.write(b"real bytes, not virtual\n" * 300)
+    binary = consumer("robust")
+    ref, got = shim.run_both(lambda root: [binary, root, real])
+    assert_same(ref, got, "robust")
+    assert b"threads: bad=0" in ref.out and b"ctor open: OK n=7" in ref.out, ref.text
+
+
 def test_more_paths(shim, consumer):
     """//, ., .. (physical, after symlinks), trailing slashes, O_CLOEXEC via
     F_GETFD, O_PATH/O_DIRECTORY/O_NOFOLLOW combinations, __fxstat*,
