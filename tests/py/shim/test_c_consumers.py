@@ -13,6 +13,8 @@ BIG = "big40.bin"
 def both(shim, binary, *rels, **kw):
     ref, got = shim.run_both(lambda root: [binary] + [os.path.join(root, r) for r in rels], **kw)
     assert_same(ref, got, f"{os.path.basename(binary)} {' '.join(rels)}")
+    # the shim prints nothing at the default log level
+    assert got.err == ref.err, got.err[-2000:]
     return ref, got
 
 
