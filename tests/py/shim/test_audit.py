@@ -177,3 +177,16 @@ def test_audit_detects_a_leak(shim):
     leaks, unowned, seen = audit(shim, [fake + ".1"])
     assert len(leaks) == 1 and "/x\"" in leaks[0], leaks
     assert seen == 2 and len(unowned) == 1 and unowned[0].startswith("read(3"), unowned
+
+
+def test_audit_fts_and_walkers(shim, consumer):
+    """fts/nftw/glob/scandir walks: every cipher-dir access is the shim's,
+    and nothing on the virtual path succeeded outside it."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    for name in ("fts_walk", "walk"):
+        binary = consumer(name)
+        r = check(shim, [binary, shim.mount], name)
+        ref = subprocess.run([binary, shim.plain], env=shim.plain_env(), capture_output=True)
+        assert r.returncode == 0 and r.stdout.replace(shim.mount.encode(), b"<R>") == \
+            ref.stdout.replace(shim.plain.encode(), b"<R>"), r.stderr[-2000:]
