@@ -58,7 +58,10 @@ static void line(const FTSENT *p, const char *tag)
 {
 	char buf[PATH_MAX + 160], acc[32] = "";
 	const struct stat *st = p->fts_statp;
-	int has = !nostat && p->fts_info != FTS_NS && p->fts_info != FTS_NSOK &&
+	/* ".." of the root is outside the tree (the mount's parent is not the
+	 * plaintext tree's parent): only its presence compares */
+	int outside = p->fts_level == 1 && !strcmp(p->fts_name, "..");
+	int has = !nostat && !outside && p->fts_info != FTS_NS && p->fts_info != FTS_NSOK &&
 		  p->fts_info != FTS_DNR;
 	long long sz = has && !S_ISDIR(st->st_mode) ? (long long)st->st_size : -1;
 	const char *name = p->fts_name, *slash = strrchr(p->fts_path, '/');

@@ -125,6 +125,35 @@ def test_fts(shim, consumer, flags):
     assert b"== physical compar (43)" in ref.out and b"deep.bin F lvl=5" in ref.out, ref.text
 
 
+def test_fts_cycle_and_dirlinks(shim, consumer):
+    """A symlink cycle (FTS_DC in logical walks) and two links to one
+    directory, in a second small tree encrypted by the real gocryptfs."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    from conftest import _encrypt_gocryptfs
+    base = os.path.join(shim.tmp, "cyc")
+    plain, cipher = os.path.join(base, "plain"), os.path.join(base, "cipher")
+    mount = shim.base + "-virt-cyc/model"
+    if not os.path.isdir(cipher):
+        os.makedirs(os.path.join(plain, "d", "sub"))
+        with open(os.path.join(plain, "d", "sub", "f.bin"), "wb") as f:
+            f.write(os.urandom(5000))
+        os.symlink("../..", os.path.join(plain, "d", "sub", "up"))  # -> plain/
+        os.symlink("d/sub", os.path.join(plain, "alias1"))
+        os.symlink("./d/sub", os.path.join(plain, "alias2"))
+        ok, why = _encrypt_gocryptfs(plain, cipher, shim.pwfile, base)
+        if not ok:
+            pytest.skip(f"SKIP: {why}")
+    binary = consumer("fts_walk")
+    ref = subprocess.run([binary, plain], env=shim.plain_env(), capture_output=True)
+    got = subprocess.run([binary, mount], capture_output=True,
+                         env=shim.shim_env({"UNSEAL_CIPHER_DIR": cipher, "UNSEAL_MOUNT": mount}))
+    from shimlib import Result
+    ref_r, got_r = Result(ref, plain), Result(got, mount)
+    assert_same(ref_r, got_r, "fts_walk cycle")
+    assert b" DC lvl=" in ref.stdout, ref.stdout.decode()
+
+
 def test_fts_real_tree_passes_through(shim, consumer):
     """A walk of real paths only is glibc's fts, unchanged under the shim."""
     binary = consumer("fts_walk")
