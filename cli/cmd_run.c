@@ -17,7 +17,7 @@ static const char *const VERB = "run";
 
 struct runopt {
 	const char *cipher, *mount, *passfile, *mkfile;
-	const char *kbs_url, *key_uri, *tee, *key_format;
+	const char *kbs_url, *key_uri, *tee, *key_format, *protocol;
 	const char *log, *log_file;
 	int eager, stream;
 };
@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	        "  --passfile F          password = first line of F\n"
 	        "  --masterkey-file F    hex master key file\n"
 	        "  --kbs-url URL --key-uri URI [--tee T] [--key-format password|masterkey]\n"
+	        "      [--protocol auto|0.1.0|0.1.1|0.2.0|0.4.0]\n"
 	        "                        fetch the key from a KBS after attestation\n"
 	        "Options:\n"
 	        "  --log LEVEL           error|warn|info|debug (UNSEAL_LOG)\n"
@@ -114,12 +115,17 @@ static int check_opts(const struct runopt *o)
 		                           "--kbs-url/--key-uri");
 	if ((o->kbs_url || o->key_uri) && !(o->kbs_url && o->key_uri))
 		return cli_usage_err(VERB, "--kbs-url and --key-uri go together");
-	if ((o->tee || o->key_format) && !o->kbs_url)
-		return cli_usage_err(VERB, "--tee and --key-format need --kbs-url");
+	if ((o->tee || o->key_format || o->protocol) && !o->kbs_url)
+		return cli_usage_err(VERB, "--tee, --key-format and --protocol need --kbs-url");
 	if (o->key_format && strcmp(o->key_format, "password") &&
 	    strcmp(o->key_format, "masterkey"))
 		return cli_usage_err(VERB, "--key-format: password or masterkey, not '%s'",
 		                     o->key_format);
+	if (o->protocol && strcmp(o->protocol, "auto") && strcmp(o->protocol, "0.1.0") &&
+	    strcmp(o->protocol, "0.1.1") && strcmp(o->protocol, "0.2.0") &&
+	    strcmp(o->protocol, "0.4.0"))
+		return cli_usage_err(VERB, "--protocol: auto, 0.1.0, 0.1.1, 0.2.0 or 0.4.0, not '%s'",
+		                     o->protocol);
 	for (size_t i = 0; o->log && i < sizeof(levels) / sizeof(levels[0]); i++)
 		ok |= !strcmp(o->log, levels[i]);
 	if (o->log && !ok)
@@ -155,6 +161,7 @@ static int set_env(const struct runopt *o, const char *cipher, const char *pf, c
 	rc |= put("UNSEAL_KEY_URI", o->key_uri);
 	rc |= put("UNSEAL_TEE", o->tee);
 	rc |= put("UNSEAL_KEY_FORMAT", o->key_format);
+	rc |= put("UNSEAL_KBS_PROTOCOL", o->protocol);
 	if (o->log)
 		rc |= put("UNSEAL_LOG", o->log);
 	if (logf)
@@ -228,6 +235,7 @@ int cli_run_main(int argc, char **argv)
 		OPT_URI,
 		OPT_TEE,
 		OPT_FMT,
+		OPT_PROTO,
 		OPT_LOG,
 		OPT_LOGF,
 		OPT_EAGER,
@@ -242,6 +250,7 @@ int cli_run_main(int argc, char **argv)
 	    {"key-uri", required_argument, NULL, OPT_URI},
 	    {"tee", required_argument, NULL, OPT_TEE},
 	    {"key-format", required_argument, NULL, OPT_FMT},
+	    {"protocol", required_argument, NULL, OPT_PROTO},
 	    {"log", required_argument, NULL, OPT_LOG},
 	    {"log-file", required_argument, NULL, OPT_LOGF},
 	    {"eager", no_argument, NULL, OPT_EAGER},
@@ -278,6 +287,9 @@ int cli_run_main(int argc, char **argv)
 			break;
 		case OPT_FMT:
 			o.key_format = optarg;
+			break;
+		case OPT_PROTO:
+			o.protocol = optarg;
 			break;
 		case OPT_LOG:
 			o.log = optarg;

@@ -81,13 +81,15 @@ def test_env_kbs(tmp_path, dummy_lib):
     cipher.mkdir()
     r = L.unseal("run", "--cipher", str(cipher), "--mount", "/m", "--kbs-url",
                  "http://127.0.0.1:8080", "--key-uri", "kbs:///default/key/model",
-                 "--tee", "sample", "--key-format", "masterkey", "--", "/usr/bin/env",
+                 "--tee", "sample", "--key-format", "masterkey", "--protocol", "0.1.0",
+                 "--", "/usr/bin/env",
                  env=base_env(dummy_lib, UNSEAL_PASSFILE="/stale/pw"))
     assert r.returncode == 0, r.stderr
     e = env_of(r.stdout)
     assert e["UNSEAL_KBS_URL"] == "http://127.0.0.1:8080"
     assert e["UNSEAL_KEY_URI"] == "kbs:///default/key/model"
     assert e["UNSEAL_TEE"] == "sample" and e["UNSEAL_KEY_FORMAT"] == "masterkey"
+    assert e["UNSEAL_KBS_PROTOCOL"] == "0.1.0"
     assert "UNSEAL_PASSFILE" not in e
 
 
@@ -150,6 +152,12 @@ def test_usage_errors(tmp_path, dummy_lib):
                 "/bin/true").returncode == 2  # two key sources
     assert _run(tmp_path, dummy_lib, "--mount", "/m", "--log", "loud", "--",
                 "/bin/true").returncode == 2
+    cipher = tmp_path / "c"
+    cipher.mkdir()
+    r = L.unseal("run", "--cipher", str(cipher), "--mount", "/m", "--kbs-url", "http://x",
+                 "--key-uri", "kbs:///a/b/c", "--protocol", "0.3.0", "--", "/bin/true",
+                 env=base_env(dummy_lib))
+    assert r.returncode == 2 and "--protocol" in r.stderr
 
 
 def test_exit_status_and_missing_command(tmp_path, dummy_lib):
