@@ -463,19 +463,19 @@ int cli_encrypt_main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *pf = NULL, *mkf = NULL;
+	cli_common co = {0};
 	long scryptn = 16;
-	int ptnames = 0, quiet = 0, c;
+	int ptnames = 0, c, h;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		/* 't' is not in opts, so only p/m/q reach the shared handler. */
+		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
+			if (h < 0)
+				return -h;
+			continue;
+		}
 		switch (c) {
-		case 'p':
-			pf = optarg;
-			break;
-		case 'm':
-			mkf = optarg;
-			break;
 		case 's':
 			if (cli_parse_int(optarg, 10, 22, &scryptn) < 0)
 				return cli_usage_err(VERB, "--scryptn: not a number in 10..22: %s",
@@ -483,9 +483,6 @@ int cli_encrypt_main(int argc, char **argv)
 			break;
 		case 'n':
 			ptnames = 1;
-			break;
-		case 'q':
-			quiet = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -496,5 +493,6 @@ int cli_encrypt_main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_err(VERB, "need PLAIN_DIR and CIPHER_DIR");
-	return run(argv[optind], argv[optind + 1], pf, mkf, (int)scryptn, ptnames, quiet);
+	return run(argv[optind], argv[optind + 1], co.ko.passfile, co.ko.masterkey_file, (int)scryptn,
+	           ptnames, co.quiet);
 }

@@ -157,27 +157,17 @@ int cli_verify_main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	cli_keyopt ko = {0};
-	int quiet = 0, c;
-	long nthreads = cli_default_threads();
+	cli_common co = {.nthreads = cli_default_threads()};
+	int c, h;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
+			if (h < 0)
+				return -h;
+			continue;
+		}
 		switch (c) {
-		case 'p':
-			ko.passfile = optarg;
-			break;
-		case 'm':
-			ko.masterkey_file = optarg;
-			break;
-		case 't':
-			if (cli_parse_int(optarg, 1, 1024, &nthreads) < 0)
-				return cli_usage_err(VERB, "--threads: not a number in 1..1024: %s",
-				                     optarg);
-			break;
-		case 'q':
-			quiet = 1;
-			break;
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
@@ -185,9 +175,9 @@ int cli_verify_main(int argc, char **argv)
 			return cli_usage_err(VERB, "bad option");
 		}
 	}
-	if (ko.passfile && ko.masterkey_file)
-		return cli_usage_err(VERB, "--passfile and --masterkey-file exclude each other");
+	if ((h = cli_keyopt_check(VERB, &co.ko)))
+		return h;
 	if (argc - optind != 1)
 		return cli_usage_err(VERB, "need exactly one CIPHER_DIR");
-	return run(argv[optind], &ko, (int)nthreads, quiet);
+	return run(argv[optind], &co.ko, (int)co.nthreads, co.quiet);
 }

@@ -71,6 +71,19 @@ typedef struct cli_keyopt {
 	const char *masterkey_file;
 } cli_keyopt;
 
+/* Options shared by encrypt/decrypt/verify, parsed in one place:
+ * --passfile ('p'), --masterkey-file ('m'), --threads ('t'), --quiet ('q'). */
+typedef struct cli_common {
+	cli_keyopt ko;
+	long nthreads;
+	int quiet;
+} cli_common;
+/* 1 if getopt code `c` was one of the shared options, 0 if not, or
+ * CLI_EXIT_USAGE negated after printing a usage error. */
+int cli_common_opt(const char *verb, int c, const char *arg, cli_common *co);
+/* After parsing: the key options exclude each other.  0 or CLI_EXIT_USAGE. */
+int cli_keyopt_check(const char *verb, const cli_keyopt *ko);
+
 /* Password from the terminal (no echo; asked twice if `confirm`) or the
  * first line of stdin.  Returns the length or -1 (message printed). */
 long cli_read_password(const char *verb, int confirm, uint8_t *pw, size_t cap);

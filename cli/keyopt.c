@@ -232,3 +232,31 @@ int cli_unlock(const char *verb, const char *cipherdir, const cli_keyopt *ko, gc
 	}
 	return 0;
 }
+
+int cli_common_opt(const char *verb, int c, const char *arg, cli_common *co)
+{
+	switch (c) {
+	case 'p':
+		co->ko.passfile = arg;
+		return 1;
+	case 'm':
+		co->ko.masterkey_file = arg;
+		return 1;
+	case 't':
+		if (cli_parse_int(arg, 1, 1024, &co->nthreads) < 0)
+			return -cli_usage_err(verb, "--threads: not a number in 1..1024: %s", arg);
+		return 1;
+	case 'q':
+		co->quiet = 1;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cli_keyopt_check(const char *verb, const cli_keyopt *ko)
+{
+	if (ko->passfile && ko->masterkey_file)
+		return cli_usage_err(verb, "--passfile and --masterkey-file exclude each other");
+	return 0;
+}
