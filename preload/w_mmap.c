@@ -68,6 +68,11 @@ void shim_file_remapped(void *old, size_t oldlen, void *new, size_t newlen)
  * valid; at worst a later open of the same file decrypts it again. */
 static void remap_book(void *old, size_t oldlen, void *p, size_t newlen, int flags)
 {
+	/* oldlen 0 duplicates a shared mapping and MREMAP_DONTUNMAP leaves the
+	 * old range mapped: the old range is still there, still tracked, and
+	 * the extra mapping at p simply is not (the kernel pins the memfd). */
+	if (!oldlen || (flags & MREMAP_DONTUNMAP))
+		return;
 	if (shim_file_remapped) {
 		shim_file_remapped(old, oldlen, p, newlen);
 		return;
@@ -77,10 +82,7 @@ static void remap_book(void *old, size_t oldlen, void *p, size_t newlen, int fla
 			shim_file_unmapped((char *)old + newlen, oldlen - newlen);
 		return; /* grown in place: the tracked prefix is still right */
 	}
-	/* Moved.  oldlen 0 duplicates a shared mapping and MREMAP_DONTUNMAP
-	 * leaves the old range mapped: the old range is still there. */
-	if (oldlen && !(flags & MREMAP_DONTUNMAP))
-		shim_file_unmapped(old, oldlen);
+	shim_file_unmapped(old, oldlen); /* moved: nothing is left at old */
 }
 
 SHIM_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
