@@ -4,6 +4,8 @@
 # "N passed, N failed, N skipped".
 B=${B:-build}
 PY=/usr/bin/python3
+# pytest finds the build through UNSEAL_BUILD (tests/py/testlib.py).
+export UNSEAL_BUILD="${UNSEAL_BUILD:-$PWD/$B}"
 mkdir -p "$B/results"
 rm -f "$B"/results/*.tap "$B/results/pytest.xml"
 for t in "$B"/tests/test_*; do
