@@ -175,6 +175,19 @@ typedef int (*shim_fts64_cmp)(const FTSENT64 **, const FTSENT64 **);
 	X(int, lsetxattr, (const char *, const char *, const void *, size_t, int))                 \
 	X(int, removexattr, (const char *, const char *))                                          \
 	X(int, lremovexattr, (const char *, const char *))                                         \
+	/* fd mutations (EROFS on tracked fds) */                                                   \
+	X(int, fchmod, (int, mode_t))                                                              \
+	X(int, fchown, (int, uid_t, gid_t))                                                        \
+	X(int, futimens, (int, const struct timespec *))                                           \
+	X(int, futimes, (int, const struct timeval *))                                             \
+	X(int, fsetxattr, (int, const char *, const void *, size_t, int))                          \
+	X(int, fremovexattr, (int, const char *))                                                  \
+	X(int, fallocate, (int, int, off_t, off_t))                                                \
+	X(int, fallocate64, (int, int, off64_t, off64_t))                                          \
+	X(int, posix_fallocate, (int, off_t, off_t))                                               \
+	X(int, posix_fallocate64, (int, off64_t, off64_t))                                         \
+	X(int, ftruncate, (int, off_t))                                                            \
+	X(int, ftruncate64, (int, off64_t))                                                        \
 	/* memory */                                                                               \
 	X(void *, mmap, (void *, size_t, int, int, int, off_t))                                    \
 	X(void *, mmap64, (void *, size_t, int, int, int, off64_t))                                \

@@ -175,6 +175,9 @@ void shim_fd_dup(int oldfd, int newfd);
 /* Drop entries whose fd numbers are no longer open (after fcloseall etc). */
 void shim_fd_revalidate(void);
 void shim_fd_gc(void); /* free graveyard entries (never on the close path) */
+/* 1 if fd is tracked (virtual dir, O_PATH handle, file, stream): any
+ * mutation through it must fail with EROFS (w_fdmut.c). */
+int shim_fd_readonly(int fd);
 void shim_fd_atfork_prepare(void);
 void shim_fd_atfork_parent(void);
 void shim_fd_atfork_child(void);

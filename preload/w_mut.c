@@ -47,6 +47,21 @@ static const char *mut(int dirfd, const char *path, int how, int nofollow, struc
 	return NULL;
 }
 
+/* The call names dirfd itself (NULL path, or "" with AT_EMPTY_PATH) and
+ * dirfd is ours: the kernel would change the cipher entry behind it. */
+static int self_fd(int d, const char *p, int fl)
+{
+	return (!p || (!p[0] && (fl & AT_EMPTY_PATH))) && shim_fd_readonly(d);
+}
+
+#define SELF_FD(d, p, fl)                                                                          \
+	do {                                                                                       \
+		if (self_fd(d, p, fl)) {                                                           \
+			errno = EROFS;                                                             \
+			return -1;                                                                 \
+		}                                                                                  \
+	} while (0)
+
 /* The dirfd to use with what mut() returned. */
 #define DFD(d, p, orig) ((p) == (orig) ? (d) : AT_FDCWD)
 
@@ -131,6 +146,7 @@ SHIM_EXPORT int chmod(const char *p, mode_t m)
 
 SHIM_EXPORT int fchmodat(int d, const char *p, mode_t m, int fl)
 {
+	SELF_FD(d, p, fl);
 	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(fchmodat)(DFD(d, P, p), P, m, fl));
 }
 
@@ -146,6 +162,7 @@ SHIM_EXPORT int lchown(const char *p, uid_t u, gid_t g)
 
 SHIM_EXPORT int fchownat(int d, const char *p, uid_t u, gid_t g, int fl)
 {
+	SELF_FD(d, p, fl);
 	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(fchownat)(DFD(d, P, p), P, u, g, fl));
 }
 
@@ -166,11 +183,13 @@ SHIM_EXPORT int lutimes(const char *p, const struct timeval t[2])
 
 SHIM_EXPORT int futimesat(int d, const char *p, const struct timeval t[2])
 {
+	SELF_FD(d, p, 0);
 	MUT(d, p, M_EXIST, 0, REAL(futimesat)(DFD(d, P, p), P, t));
 }
 
 SHIM_EXPORT int utimensat(int d, const char *p, const struct timespec t[2], int fl)
 {
+	SELF_FD(d, p, fl);
 	MUT(d, p, M_EXIST, fl & AT_SYMLINK_NOFOLLOW, REAL(utimensat)(DFD(d, P, p), P, t, fl));
 }
 

@@ -23,9 +23,51 @@
 			return r_;                                                                 \
 	} while (0)
 
+/* dirfd is ours and path is resolved against it (relative, empty or NULL):
+ * the kernel would act on the cipher directory behind it. */
+static int at_ours(long dirfd, const char *path)
+{
+	return (!path || path[0] != '/') && shim_fd_readonly((int)dirfd);
+}
+
+/* Mutating syscalls through a tracked fd or against a tracked dirfd: the
+ * view is read-only (see w_fdmut.c).  1 if refused. */
+static int refuse_mut(long nr, const unsigned long *a)
+{
+	switch (nr) {
+	case SYS_fchmod:
+	case SYS_fchown:
+	case SYS_ftruncate:
+	case SYS_fallocate:
+	case SYS_fsetxattr:
+	case SYS_fremovexattr:
+		return shim_fd_readonly((int)A(0));
+	case SYS_fchmodat:
+	case SYS_fchownat:
+	case SYS_utimensat:
+	case SYS_futimesat:
+	case SYS_mkdirat:
+	case SYS_mknodat:
+	case SYS_unlinkat:
+		return at_ours(A(0), S(1));
+	case SYS_symlinkat:
+		return at_ours(A(1), S(2));
+	case SYS_linkat:
+	case SYS_renameat:
+	case SYS_renameat2:
+		return at_ours(A(0), S(1)) || at_ours(A(2), S(3));
+	}
+	return 0;
+}
+
 static long dispatch(long nr, const unsigned long *a)
 {
 	int h = 0;
+
+	if (refuse_mut(nr, a)) {
+		errno = EROFS;
+		return -1;
+	}
 
 	switch (nr) {
 	case SYS_open:

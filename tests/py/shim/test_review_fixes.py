@@ -1,0 +1,66 @@
+"""Review fixes in the shim (round 3, "shimfix2").
+
+Each test failed before its fix; expectations come from the kernel's
+read-only semantics, the cipher directory on disk or the plaintext tree:
+  1. mutations through tracked fds (fchmod on a virtual dir changed the
+     cipher directory),
+  3. the program's mappings of virtual files are excluded from core dumps,
+  4. the key hand-off fd is checked and not leaked to grandchildren,
+  5. a replaced cipher directory does not give stale names (dir IV cache).
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def private_cipher(shim, tag):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    cdir = os.path.join(shim.tmp, "cipher-" + tag)
+    shutil.rmtree(cdir, ignore_errors=True)
+    shutil.copytree(shim.cipher, cdir, symlinks=True)
+    return cdir
+
+
+def cipher_name(shim, cdir, name):
+    """Cipher file of a top-level plaintext file, by size arithmetic."""
+    size = os.path.getsize(os.path.join(shim.plain, name))
+    want = 18 + size + 32 * -(-size // 4096) if size else 0
+    hits = [f for f in os.listdir(cdir)
+            if not f.startswith("gocryptfs.") and os.path.isfile(os.path.join(cdir, f))
+            and os.path.getsize(os.path.join(cdir, f)) == want]
+    assert len(hits) == 1, f"cannot identify the cipher file of {name}: {hits}"
+    return os.path.join(cdir, hits[0])
+
+
+def snapshot(path):
+    st = os.lstat(path)
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            sorted(os.listxattr(path, follow_symlinks=False)),
+            sorted(os.listdir(path)) if os.path.isdir(path) else None)
+
+
+# ------------------------------------------- 1. mutations through our fds
+
+
+@pytest.mark.parametrize("target,kind", [("", "dir"), ("nested", "dir"), ("one.bin", "file")])
+def test_fd_mutations_are_erofs(shim, consumer, target, kind):
+    cdir = private_cipher(shim, "rv-fdmut")
+    b = consumer("rv_fdmut")
+    watch = [cdir, cipher_name(shim, cdir, "one.bin")]
+    watch += [os.path.join(cdir, d) for d in os.listdir(cdir)
+              if os.path.isdir(os.path.join(cdir, d))]
+    before = {p: snapshot(p) for p in watch}
+    env = shim.shim_env(UNSEAL_CIPHER_DIR=cdir)
+    r = subprocess.run([b, os.path.join(shim.mount, target), kind], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 2 * 21, r.stdout
+    bad = [ln for ln in lines if not ln.endswith("=-1/EROFS")]
+    assert not bad, "not refused with EROFS:\n" + "\n".join(bad)
+    after = {p: snapshot(p) for p in watch}
+    changed = [p for p in watch if before[p] != after[p]]
+    assert not changed, f"cipher entries changed: {changed}\n{before}\n{after}"
