@@ -117,6 +117,12 @@ int gcfs_keys_new(const uint8_t master[GCFS_KEY_LEN], unsigned flags, int longna
 void gcfs_keys_free(gcfs_keys *k); /* zeroes everything */
 unsigned gcfs_keys_flags(const gcfs_keys *k);
 gcfs_engine gcfs_keys_engine(const gcfs_keys *k); /* the engine actually in use */
+/* fork() safety of the cipher-context pool: prepare takes its lock (call it
+ * after every lock that may be held while decrypting), parent releases it,
+ * child re-initialises it (the child has one thread).  NULL is ignored. */
+void gcfs_keys_fork_prepare(gcfs_keys *k);
+void gcfs_keys_fork_parent(gcfs_keys *k);
+void gcfs_keys_fork_child(gcfs_keys *k);
 
 /* ---- sizes ---- */
 uint64_t gcfs_plain_size(uint64_t cipher_size);
@@ -162,6 +168,10 @@ typedef struct gcfs_read_opts {
 	 * pages of a fresh mapping in bulk.  May be NULL; must not fail. */
 	void (*prep)(void *ctx, void *dst, size_t len);
 	void *prep_ctx;
+	/* Like prep (called after it, same ctx) but may fail: nonzero stops
+	 * the read before that slice is written (GCFS_ENOMEM), e.g. when the
+	 * backing pages of a mapping cannot be allocated.  May be NULL. */
+	int (*prep_chk)(void *ctx, void *dst, size_t len);
 } gcfs_read_opts;
 
 /* gcfs_file_read with options; o == NULL means one thread over io.  io may

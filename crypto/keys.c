@@ -203,6 +203,28 @@ GCFS_API void gcfs_keys_free(gcfs_keys *k)
 	free(k);
 }
 
+GCFS_API void gcfs_keys_fork_prepare(gcfs_keys *k)
+{
+	if (k)
+		pthread_mutex_lock(&k->lock);
+}
+
+GCFS_API void gcfs_keys_fork_parent(gcfs_keys *k)
+{
+	if (k)
+		pthread_mutex_unlock(&k->lock);
+}
+
+/* The lock may belong to a thread that does not exist in the child (when
+ * prepare was not called): start over.  A context borrowed by such a thread
+ * is simply never returned to the pool; the list itself is consistent
+ * because every change to it is a single pointer store. */
+GCFS_API void gcfs_keys_fork_child(gcfs_keys *k)
+{
+	if (k)
+		pthread_mutex_init(&k->lock, NULL);
+}
+
 GCFS_API unsigned gcfs_keys_flags(const gcfs_keys *k)
 {
 	return k->flags;

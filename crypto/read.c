@@ -29,6 +29,7 @@ typedef struct {
 	_Atomic uint64_t *first_bad;
 	int rc;
 	uint64_t bad;
+	uint64_t reached; /* blocks [first, reached) may have written into dst */
 } job;
 
 static void note_bad(job *j, uint64_t blk, int rc)
@@ -66,16 +67,22 @@ static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size
 }
 
 /* Let the caller prepare the part of dst that blocks [b, b+cnt) cover. */
-static void prep_slice(job *j, uint64_t b, uint64_t cnt)
+static int prep_slice(job *j, uint64_t b, uint64_t cnt)
 {
 	uint64_t lo = b * GCFS_BLOCK_PLAIN, hi = (b + cnt) * GCFS_BLOCK_PLAIN;
 
-	if (!j->o->prep)
-		return;
+	if (!j->o->prep && !j->o->prep_chk)
+		return 0;
 	lo = lo > j->off ? lo : j->off;
 	hi = hi < j->end ? hi : j->end;
-	if (hi > lo)
+	if (hi <= lo)
+		return 0;
+	if (j->o->prep)
 		j->o->prep(j->o->prep_ctx, j->dst + (lo - j->off), (size_t)(hi - lo));
+	if (j->o->prep_chk &&
+	    j->o->prep_chk(j->o->prep_ctx, j->dst + (lo - j->off), (size_t)(hi - lo)))
+		return GCFS_ENOMEM;
+	return 0;
 }
 
 /* The cipher bytes of blocks [b, b+cnt): straight from the in-memory file,
@@ -104,12 +111,17 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int 
 			note_bad(j, b, GCFS_EIO);
 			return GCFS_EIO;
 		}
-		prep_slice(j, b, cnt);
+		rc = prep_slice(j, b, cnt);
+		if (rc) { /* writing there could fault (SIGBUS): stop */
+			note_bad(j, b, rc);
+			return rc;
+		}
 		for (uint64_t i = 0; i < cnt; i++, b++) {
 			uint64_t rest = ctot - i * GCFS_BLOCK_CIPHER;
 
 			if (b > atomic_load_explicit(j->first_bad, memory_order_relaxed))
 				return GCFS_OK; /* an earlier block already failed */
+			j->reached = b + 1;
 			rc = one_block(j, t, b, src + i * GCFS_BLOCK_CIPHER,
 			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp,
 			               tmp_used);
@@ -182,6 +194,27 @@ static int run_jobs(job *jobs, int n, uint64_t *bad)
 	return rc;
 }
 
+/* After a failure no byte of dst may be used, and a caller that ignores
+ * the error must not find plaintext there either: wipe every byte any
+ * worker wrote (only those, so a failed load does not touch the pages of a
+ * huge fresh mapping it never reached). */
+static void wipe_written(const job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const job *j = &jobs[i];
+		uint64_t lo, hi;
+
+		if (j->reached <= j->first)
+			continue;
+		lo = j->first * GCFS_BLOCK_PLAIN;
+		hi = j->reached * GCFS_BLOCK_PLAIN;
+		lo = lo > j->off ? lo : j->off;
+		hi = hi < j->end ? hi : j->end;
+		if (hi > lo)
+			gcfs_wipe(j->dst + (lo - j->off), (size_t)(hi - lo));
+	}
+}
+
 static int explain(int rc, uint64_t bad, char *err, size_t errlen)
 {
 	const char *why = rc == GCFS_EAUTH     ? "authentication failed"
@@ -230,6 +263,7 @@ GCFS_API int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs
 	}
 	rc = run_jobs(jobs, n, &bad);
 	if (rc) {
+		wipe_written(jobs, n);
 		if (bad_block)
 			*bad_block = bad;
 		return explain(rc, bad, err, errlen);
