@@ -2,25 +2,34 @@
  * peak memory about constant for programs that load a huge file with
  * read()/pread() into their own heap (no 2x plaintext).
  *
- * The program gets an O_PATH fd on a sized but EMPTY memfd: fstat shows the
- * right size, but any read that bypasses the shim (raw syscall, io_uring)
- * fails with EBADF — never zeros or ciphertext.  Interposed read/pread/
+ * The program gets an O_PATH fd on a placeholder: a 0-byte memfd sealed
+ * against writing and growing.  fstat through the shim shows the plaintext
+ * size; a read that bypasses the shim (raw syscall, io_uring) fails with
+ * EBADF, and reopening /proc/<pid>/fd/N (raw syscall, another process)
+ * yields an empty file -- never zeros, plaintext or ciphertext.  Interposed read/pread/
  * readv/preadv/lseek are served from the ciphertext.  Reads of 64 KiB and
  * more are decrypted straight into the caller's buffer (all threads from
  * 1 MiB up); smaller ones go through a 2 MiB read-ahead window that all
  * decrypt threads fill at once.  Peak extra memory: the window, plus the
  * decrypt threads' 264 KiB ciphertext scratch each.  Any use we cannot serve this way (mmap,
- * fdopen, dup, sendfile, copy_file_range, splice) first fills the memfd completely and dup3()s a
- * normal read-only fd over the program's fd number, keeping its offset and FD_CLOEXEC.
+ * fdopen, dup, sendfile, copy_file_range, splice) first decrypts into a new sealed memfd
+ * (file.c's shim_plain_memfd: holes skipped, all or nothing) and dup3()s a normal read-only fd
+ * on it over the program's fd number, keeping its offset and FD_CLOEXEC.
+ *
+ * fork: a stream's lock may be held by a thread that does not exist in the
+ * child; the child handler re-initialises every stream's lock and drops the
+ * read-ahead windows (possibly half written).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "preload/shim.h"
+#include "preload/memfill.h"
 
 /* Big enough that the threads' start-up is noise next to the decryption,
  * small enough to stay in the caches between decrypting and copying out. */
@@ -30,9 +39,10 @@
 #define SMALL_READ (64 * 1024)
 
 struct shim_stream {
+	struct shim_stream *prev, *next; /* all streams, for the fork handler */
 	pthread_mutex_t lock;
 	int cfd;   /* cipher file */
-	int memfd; /* sized, filled only on fallback */
+	int memfd; /* the complete plaintext once filled, else -1 */
 	int filled;
 	gcfs_file gf;
 	uint64_t off;
@@ -41,6 +51,78 @@ struct shim_stream {
 	size_t win_len;
 	char vpath[PATH_MAX];
 };
+
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shim_stream *all;
+static _Atomic(gcfs_keys *) fork_keys;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void all_add(struct shim_stream *s)
+{
+	pthread_mutex_lock(&all_lock);
+	s->next = all;
+	if (all)
+		all->prev = s;
+	all = s;
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void all_del(struct shim_stream *s)
+{
+	pthread_mutex_lock(&all_lock);
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (all == s)
+		all = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	pthread_mutex_unlock(&all_lock);
+}
+
+/* The handlers register themselves (shim_stream_fork_note) and may also be
+ * called from real.c's: glibc runs fork handlers one fork at a time, so a
+ * depth count makes a second prepare/parent pair a no-op. */
+static int fork_depth;
+
+void shim_stream_atfork_prepare(void)
+{
+	if (fork_depth++ == 0)
+		pthread_mutex_lock(&all_lock);
+}
+
+void shim_stream_atfork_parent(void)
+{
+	if (fork_depth > 0 && --fork_depth == 0)
+		pthread_mutex_unlock(&all_lock);
+}
+
+void shim_stream_atfork_child(void)
+{
+	/* One thread now.  A read in flight in another thread left its lock
+	 * held and maybe a half-decrypted window: reset both. */
+	fork_depth = 0;
+	pthread_mutex_init(&all_lock, NULL);
+	for (struct shim_stream *s = all; s; s = s->next) {
+		pthread_mutex_init(&s->lock, NULL);
+		s->win_len = 0;
+	}
+	gcfs_keys_fork_child(atomic_load(&fork_keys));
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(shim_stream_atfork_prepare, shim_stream_atfork_parent,
+	               shim_stream_atfork_child);
+}
+
+void shim_stream_fork_note(const gcfs_keys *k)
+{
+	if (!k || atomic_load_explicit(&fork_keys, memory_order_relaxed) == k)
+		return;
+	atomic_store(&fork_keys, (gcfs_keys *)k); /* the pool is the mutable part */
+	pthread_once(&fork_once, fork_register);
+}
 
 static ssize_t s_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
@@ -63,13 +145,16 @@ static ssize_t s_pread(void *ctx, void *buf, size_t len, uint64_t off)
 
 int shim_stream_want(uint64_t plain_size)
 {
-	return shim_cfg.stream || (shim_cfg.stream_min && plain_size > shim_cfg.stream_min);
+	/* More than RAM cannot be copied whole: stream it whatever the mode. */
+	return shim_cfg.stream || (shim_cfg.stream_min && plain_size > shim_cfg.stream_min) ||
+	       plain_size > shim_mem_budget();
 }
 
 void shim_stream_free(struct shim_stream *s)
 {
 	if (!s)
 		return;
+	all_del(s);
 	if (s->cfd >= 0)
 		REAL(close)(s->cfd);
 	if (s->memfd >= 0)
@@ -82,12 +167,31 @@ void shim_stream_free(struct shim_stream *s)
 	free(s);
 }
 
+/* The program's fd: O_PATH on a sealed empty memfd (see the top). */
+static int placeholder(int flags)
+{
+	int mfd = shim_memfd_new(), fd = -1, e;
+	char p[64];
+
+	if (mfd < 0)
+		return -1;
+	if (REAL(fcntl)(mfd, F_ADD_SEALS,
+	                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0) {
+		shim_fmt(p, sizeof(p), "/proc/self/fd/%d", mfd);
+		fd = REAL(open)(p, O_PATH | (flags & O_CLOEXEC));
+	}
+	e = errno;
+	REAL(close)(mfd); /* the O_PATH fd keeps it alive */
+	errno = e;
+	return fd;
+}
+
 int shim_stream_open(const struct shim_res *r, int flags, int *handled)
 {
 	struct shim_stream *s = calloc(1, sizeof(*s));
 	gcfs_io io = {.ctx = s, .pread = s_pread};
-	char err[GCFS_ERRBUF] = "", p[64];
-	struct stat st = r->st;
+	char err[GCFS_ERRBUF] = "";
+	struct stat st = r->st, cst;
 	int fd, e;
 
 	*handled = 1;
@@ -97,20 +201,17 @@ int shim_stream_open(const struct shim_res *r, int flags, int *handled)
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->memfd = -1;
+	all_add(s);
 	shim_fmt(s->vpath, sizeof(s->vpath), "%s", r->vpath);
-	s->cfd = REAL(open)(r->cpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	s->cfd = shim_cipher_open(r, &cst);
 	if (s->cfd < 0)
 		goto fail;
-	if (gcfs_file_open(&io, (uint64_t)r->st.st_size, &s->gf, err, sizeof(err))) {
+	if (gcfs_file_open(&io, (uint64_t)cst.st_size, &s->gf, err, sizeof(err))) {
 		shim_log(SHIM_LOG_ERROR, "unseal: open: %s: header: %s", r->vpath, err);
 		errno = EIO;
 		goto fail;
 	}
-	s->memfd = memfd_create("unseal-stream", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (s->memfd < 0 || ftruncate(s->memfd, (off_t)s->gf.plain_size) < 0)
-		goto fail;
-	shim_fmt(p, sizeof(p), "/proc/self/fd/%d", s->memfd);
-	fd = REAL(open)(p, O_PATH | (flags & O_CLOEXEC));
+	fd = placeholder(flags);
 	if (fd < 0)
 		goto fail;
 	st.st_size = (off_t)s->gf.plain_size;
@@ -147,6 +248,7 @@ static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int
 
 	if (!k)
 		return -EACCES;
+	shim_stream_fork_note(k);
 	rc = gcfs_file_read(k, &io, &s->gf, dst, n, off, threads, done, &bad, err, sizeof(err));
 	if (rc) {
 		if (err[0])
@@ -245,62 +347,68 @@ ssize_t shim_stream_pread(int fd, void *buf, size_t n, int64_t off, int use_off,
 	return r;
 }
 
+/* The new offset of an lseek on a file of `size` bytes at offset `cur`;
+ * -errno on failure.  No signed overflow: base + off is checked first. */
+static int64_t seek_to(int64_t cur, int64_t size, int64_t off, int whence)
+{
+	int64_t base;
+
+	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+		/* No holes in the plaintext view; like the kernel, a negative
+		 * or past-the-end offset has no data. */
+		if (off < 0 || off >= size)
+			return -ENXIO;
+		return whence == SEEK_DATA ? off : size;
+	}
+	if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END)
+		return -EINVAL;
+	base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? cur : size;
+	if (off > 0 && base > INT64_MAX - off)
+		return -EOVERFLOW;
+	if (base + off < 0)
+		return -EINVAL;
+	return base + off;
+}
+
 off_t shim_stream_lseek(int fd, off_t off, int whence, int *handled)
 {
 	struct shim_fd *e = stream_entry(fd);
 	struct shim_stream *s;
-	int64_t base, size;
-	off_t r;
+	int64_t r;
 
 	*handled = e != NULL;
 	if (!e)
 		return -1;
 	s = e->stream;
 	pthread_mutex_lock(&s->lock);
-	size = (int64_t)s->gf.plain_size;
-	base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)s->off : size;
-	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
-		/* No holes in the plaintext view. */
-		r = off >= size ? (errno = ENXIO, -1) : whence == SEEK_DATA ? off : size;
-	} else if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) {
-		errno = EINVAL;
-		r = -1;
-	} else if (base + off < 0) {
-		errno = EINVAL;
-		r = -1;
-	} else {
-		r = (off_t)(base + off);
-	}
+	r = seek_to((int64_t)s->off, (int64_t)s->gf.plain_size, (int64_t)off, whence);
 	if (r >= 0)
 		s->off = (uint64_t)r;
 	pthread_mutex_unlock(&s->lock);
 	shim_fd_put(e);
-	return r;
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (off_t)r;
 }
 
-/* Decrypt everything into the memfd and seal it; with s->lock held. */
+/* Decrypt everything into a new sealed memfd; with s->lock held.  A failed
+ * attempt leaves nothing behind (the next one starts from scratch). */
 static int fill_memfd(struct shim_stream *s)
 {
-	size_t done = 0;
-	void *map;
-	int rc;
+	const gcfs_keys *k;
+	int mfd;
 
 	if (s->filled)
 		return 0;
-	if (s->gf.plain_size) {
-		map = REAL(mmap)(NULL, s->gf.plain_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		                 s->memfd, 0);
-		if (map == MAP_FAILED)
-			return -errno;
-		(void)madvise(map, s->gf.plain_size, MADV_DONTDUMP);
-		rc = decrypt(s, map, s->gf.plain_size, 0, shim_cfg.nthreads, &done);
-		REAL(munmap)(map, s->gf.plain_size);
-		if (rc)
-			return rc;
-	}
-	if (REAL(fcntl)(s->memfd, F_ADD_SEALS,
-	                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		return -errno;
+	k = shim_keys();
+	if (!k)
+		return -EACCES;
+	mfd = shim_plain_memfd(k, s->cfd, &s->gf, s->vpath, "stream");
+	if (mfd < 0)
+		return mfd;
+	s->memfd = mfd;
 	s->filled = 1;
 	return 0;
 }
@@ -329,7 +437,13 @@ int shim_stream_fill(int fd)
 	}
 	if (rc == 0) {
 		/* From now on a plain plaintext fd; the entry keeps the
-		 * spoofed metadata. */
+		 * spoofed metadata and (when possible) a file object that
+		 * owns the memfd, so mappings are bookkept and not dumped. */
+		if (!e->file) {
+			e->file = shim_file_adopt(s->memfd, s->gf.plain_size);
+			if (e->file)
+				s->memfd = -1;
+		}
 		e->kind = SHIM_FD_FILE;
 		SHIM_DBG("unseal: stream: %s: filled for a non-streamable use", s->vpath);
 	} else {
