@@ -50,20 +50,42 @@ void shim_sig_restore(const shim_sigs *s)
 	pthread_sigmask(SIG_SETMASK, &s->old, NULL);
 }
 
+/* Streaming mode's child hook (stream.c, fixstream): resets the per-stream
+ * locks a thread that does not exist in the child may hold.  Weak: called
+ * only when linked in. */
+void shim_stream_atfork_child(void) __attribute__((weak));
+
 /* fork: hold every lock across fork() so the child never inherits a lock
- * taken by a thread that does not exist there.  Order: keys, files, fds. */
+ * taken by a thread that does not exist there.
+ *
+ * Lock order (prepare; parent/child release in reverse):
+ *   key_lock (key.c)  - held across a key load, which takes no shim lock
+ *   iv_lock (path.c)  - leaf
+ *   v_lock (vdir.c)   - leaf
+ *   f_lock (file.c)   - may be followed by the keys' pool lock (decrypt)
+ *   tab_lock (fd.c)   - taken alone (file puts happen after unlocking)
+ *   keys' pool lock   - crypto's leaf, so LAST: a thread holding it never
+ *                       waits for any shim lock, while a thread holding
+ *                       f_lock may wait for it.
+ * No code takes an earlier lock while holding a later one, so prepare
+ * cannot deadlock against a running thread.  Streaming mode registers its
+ * own handlers (all_lock, a leaf) and resets per-stream locks in the child. */
 static void atfork_prepare(void)
 {
 	shim_key_atfork_prepare();
 	shim_path_atfork_prepare();
+	shim_vdir_atfork_prepare();
 	shim_file_atfork_prepare();
 	shim_fd_atfork_prepare();
+	shim_key_pool_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	shim_key_pool_atfork_parent();
 	shim_fd_atfork_parent();
 	shim_file_atfork_parent();
+	shim_vdir_atfork_parent();
 	shim_path_atfork_parent();
 	shim_key_atfork_parent();
 }
@@ -71,10 +93,14 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	shim_pid_update();
+	shim_key_pool_atfork_child();
 	shim_fd_atfork_child();
 	shim_file_atfork_child();
+	shim_vdir_atfork_child();
 	shim_path_atfork_child();
 	shim_key_atfork_child();
+	if (shim_stream_atfork_child)
+		shim_stream_atfork_child();
 }
 
 __attribute__((constructor)) static void shim_ctor(void)

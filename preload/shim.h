@@ -128,6 +128,10 @@ void shim_keys_atexit(void);
 void shim_key_atfork_prepare(void);
 void shim_key_atfork_parent(void);
 void shim_key_atfork_child(void);
+/* The derived keys' context-pool lock (crypto's, a leaf): taken last. */
+void shim_key_pool_atfork_prepare(void);
+void shim_key_pool_atfork_parent(void);
+void shim_key_pool_atfork_child(void);
 
 /* ---- file objects (file.c) ---- */
 struct shim_file;
@@ -189,6 +193,9 @@ void shim_vdir_forget(DIR *d);
 /* 1 and *out set (NULL at end) if d is virtual; 0 if not ours. */
 int shim_vdir_next(DIR *d, struct dirent64 **out);
 /* Translate one cipher name from directory cdir; 0 ok, -1 skip. */
+void shim_vdir_atfork_prepare(void);
+void shim_vdir_atfork_parent(void);
+void shim_vdir_atfork_child(void);
 int shim_name_plain(const char *cdir, const uint8_t *iv, int in_root, const char *cname,
                     char out[GCFS_NAME_MAX + 1]);
 

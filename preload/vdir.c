@@ -149,3 +149,20 @@ int shim_vdir_next(DIR *d, struct dirent64 **out)
 	*out = NULL;
 	return 1;
 }
+
+/* fork: v_lock is a leaf (nothing else is taken while it is held), so it may
+ * sit anywhere in real.c's order; the child has one thread and unlocks. */
+void shim_vdir_atfork_prepare(void)
+{
+	pthread_mutex_lock(&v_lock);
+}
+
+void shim_vdir_atfork_parent(void)
+{
+	pthread_mutex_unlock(&v_lock);
+}
+
+void shim_vdir_atfork_child(void)
+{
+	pthread_mutex_unlock(&v_lock);
+}

@@ -64,3 +64,15 @@ def test_fd_mutations_are_erofs(shim, consumer, target, kind):
     after = {p: snapshot(p) for p in watch}
     changed = [p for p in watch if before[p] != after[p]]
     assert not changed, f"cipher entries changed: {changed}\n{before}\n{after}"
+
+
+# ------------------------------------------------------------ 2. fork
+
+
+def test_fork_while_listing_does_not_deadlock(shim, consumer):
+    """The vdir lock (and the keys' pool lock) are held across fork()."""
+    b = consumer("rv_forkdir")
+    r = subprocess.run([b, shim.mount, "300"], env=shim.shim_env(), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "hung=0 bad=0", r.stdout + r.stderr[-2000:]
