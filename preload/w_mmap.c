@@ -21,10 +21,15 @@ static void *mmap_core(void *(*real)(void *, size_t, int, int, int, off_t), void
 	if (p == MAP_FAILED)
 		return p;
 	e = shim_fd_get(fd);
-	if (e && e->kind == SHIM_FD_FILE && e->file) {
+	if (e && (e->kind == SHIM_FD_FILE || e->kind == SHIM_FD_STREAM)) {
 		int saved = errno;
 
-		shim_file_mapped(e->file, p, len);
+		/* Plaintext: keep it out of core dumps (the kernel dumps
+		 * shared memfd mappings by default).  Best effort: a failure
+		 * leaves the mapping usable. */
+		(void)madvise(p, len, MADV_DONTDUMP);
+		if (e->file)
+			shim_file_mapped(e->file, p, len);
 		errno = saved;
 	}
 	shim_fd_put(e);

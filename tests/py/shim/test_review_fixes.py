@@ -76,3 +76,20 @@ def test_fork_while_listing_does_not_deadlock(shim, consumer):
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "hung=0 bad=0", r.stdout + r.stderr[-2000:]
+
+
+# ------------------------------------------------- 3. mappings not dumped
+
+
+@pytest.mark.parametrize("mode", ["private", "shared"])
+@pytest.mark.parametrize("env", [{}, {"UNSEAL_STREAM": "1"}], ids=["default", "stream"])
+def test_program_mapping_is_dontdump(shim, consumer, mode, env):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    b = consumer("rv_mapdd")
+    r = subprocess.run([b, os.path.join(shim.mount, "mid.bin"), mode], env=shim.shim_env(env),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    flags = r.stdout.split()
+    assert flags and flags[0] == "VmFlags:", r.stdout
+    assert "dd" in flags[1:], f"plaintext mapping would be dumped: {r.stdout}"
