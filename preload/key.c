@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attest/kbs.h"
@@ -256,23 +257,55 @@ static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 	return rc;
 }
 
-/* UNSEAL_KEY_FD: a sealed 32-byte memfd left open by a parent shim. */
+/* The hand-off chain continues only where it was asked for. */
+static int handoff_wanted(void)
+{
+	const char *on = getenv("UNSEAL_KEY_HANDOFF");
+
+	return on && !strcmp(on, "1");
+}
+
+/* fd is a hand-off memfd: exactly the key's size and sealed against any
+ * change, so nobody (not even the fd's other holders) can swap the key. */
+static int handoff_fd_ok(int fd)
+{
+	const int need = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+	struct stat st;
+	int seals = REAL(fcntl)(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & need) != need)
+		return 0;
+	return !REAL(fstat)(fd, &st) && S_ISREG(st.st_mode) && st.st_size == GCFS_KEY_LEN;
+}
+
+/* UNSEAL_KEY_FD: a sealed 32-byte memfd left open by a parent shim.  A
+ * process that does not hand off again itself (no UNSEAL_KEY_HANDOFF=1)
+ * closes it and drops the variable once read, so its own children (which
+ * never opted in) do not inherit the key. */
 static int from_handoff(void)
 {
 	const char *s = getenv("UNSEAL_KEY_FD");
-	int fd, seals;
+	int fd, ok;
 	char *end;
 
 	if (!s || !*s)
 		return -1;
 	fd = (int)strtol(s, &end, 10);
-	if (*end || fd < 0)
+	if (*end || fd < 0) {
+		if (!handoff_wanted())
+			unsetenv("UNSEAL_KEY_FD");
 		return -1;
-	seals = REAL(fcntl)(fd, F_GET_SEALS);
-	if (seals < 0 || !(seals & F_SEAL_WRITE))
+	}
+	ok = handoff_fd_ok(fd) && REAL(pread)(fd, scratch->master, GCFS_KEY_LEN, 0) == GCFS_KEY_LEN;
+	if (!handoff_wanted() && ok)
+		REAL(close)(fd); /* ours (checked): never close a stranger's fd */
+	if (!handoff_wanted() || !ok)
+		unsetenv("UNSEAL_KEY_FD"); /* a bad one is not passed on either */
+	if (!ok) {
+		SHIM_DBG("unseal: key: hand-off fd %d is not a sealed %d-byte memfd", fd,
+		         GCFS_KEY_LEN);
 		return -1;
-	if (REAL(pread)(fd, scratch->master, GCFS_KEY_LEN, 0) != GCFS_KEY_LEN)
-		return -1;
+	}
 	SHIM_DBG("unseal: key: using hand-off fd %d", fd);
 	return 0;
 }
@@ -282,11 +315,10 @@ static int from_handoff(void)
  * goes into the environment. */
 static void handoff_publish(void)
 {
-	const char *on = getenv("UNSEAL_KEY_HANDOFF");
 	char num[16];
 	int fd;
 
-	if (!on || strcmp(on, "1") != 0 || getenv("UNSEAL_KEY_FD"))
+	if (!handoff_wanted() || getenv("UNSEAL_KEY_FD"))
 		return;
 	fd = memfd_create("unseal-key", MFD_ALLOW_SEALING);
 	if (fd < 0)
@@ -386,15 +418,31 @@ const gcfs_keys *shim_keys(void)
 	return key_keys;
 }
 
+/* 1 if this is the process's only thread.  /proc/self/task has one link
+ * per thread plus "." and ".."; unknown counts as "not alone". */
+static int single_threaded(void)
+{
+	struct stat st;
+
+	return !REAL(stat)("/proc/self/task", &st) && st.st_nlink == 3;
+}
+
+/* Destructor.  Other threads may still be decrypting with the keys (exit()
+ * does not stop them), so the keys are freed -- and wiped by
+ * gcfs_keys_free -- only when this is the last thread; otherwise they stay
+ * mlocked and out of core dumps until the kernel reclaims the process
+ * (freeing them would be a use-after-free in those threads).  Late
+ * accesses (other destructors, new lookups) get EACCES either way. */
 void shim_keys_atexit(void)
 {
 	if (state_get() == KEY_OK && !shim_foreign()) {
 		gcfs_keys *k = key_keys;
 
-		/* Late accesses (other destructors) get EACCES, not freed keys. */
 		state_set(KEY_FAILED);
-		key_keys = NULL;
-		gcfs_keys_free(k);
+		if (single_threaded()) {
+			key_keys = NULL;
+			gcfs_keys_free(k);
+		}
 	}
 	scratch_wipe();
 }

@@ -93,3 +93,37 @@ def test_program_mapping_is_dontdump(shim, consumer, mode, env):
     flags = r.stdout.split()
     assert flags and flags[0] == "VmFlags:", r.stdout
     assert "dd" in flags[1:], f"plaintext mapping would be dumped: {r.stdout}"
+
+
+# ------------------------------------------------------------ 4. keys
+
+
+@pytest.mark.parametrize("mode,want", [
+    ("drop", "open=OK byte={b} env=0 fd=0"),  # read, then closed and unset
+    ("keep", "open=OK byte={b} env=1 fd=1"),  # this child hands off again
+    ("fake", "open=EACCES byte=0 env=0 fd=0"),  # 64-byte sealed memfd refused
+])
+def test_key_handoff_fd_checked_and_not_leaked(shim, consumer, mode, want):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    b = consumer("rv_handoff")
+    with open(os.path.join(shim.plain, "one.bin"), "rb") as f:
+        first = f.read(1)[0]
+    env = shim.shim_env(UNSEAL_KEY_HANDOFF="1")
+    r = subprocess.run([b, "parent", os.path.join(shim.mount, "one.bin"), mode], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == want.format(b=first), r.stdout + r.stderr
+
+
+def test_exit_while_threads_decrypt(shim, consumer):
+    """Regression (did not reproduce a crash before the fix): the destructor
+    leaves the keys alone while other threads may still use them."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    b = consumer("rv_exitrace")
+    for _ in range(5):
+        r = subprocess.run([b, os.path.join(shim.mount, "big40.bin")],
+                           env=shim.shim_env(UNSEAL_STREAM="1"), capture_output=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
