@@ -74,22 +74,89 @@ static int join(char *out, size_t cap, const char *a, const char *b)
 	return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
 }
 
-/* ---- dir IV cache ---- */
+/* ---- dir IV cache ----
+ * Keyed by the cipher directory's path, and each hit revalidated against
+ * the identity of the gocryptfs.diriv file the IV was read from (st_dev,
+ * st_ino, st_ctim): a directory replaced or re-created at the same path has
+ * a new diriv file, so it never gets the old directory's IV (stale or
+ * undecryptable names).  One lstat per lookup instead of open+read+close. */
+
+struct iv_id {
+	dev_t dev;
+	ino_t ino;
+	struct timespec ctim;
+};
 
 struct iv_ent {
 	UT_hash_handle hh;
 	uint8_t iv[GCFS_DIRIV_LEN];
+	struct iv_id id;
 	char path[];
 };
 static struct iv_ent *iv_tab;
 static pthread_mutex_t iv_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void iv_id_of(const struct stat *st, struct iv_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->ctim = st->st_ctim;
+}
+
+static int iv_id_eq(const struct iv_id *a, const struct iv_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->ctim.tv_sec == b->ctim.tv_sec &&
+	       a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
+/* Cached IV of cdir if its diriv file is still the one it came from. */
+static int iv_cached(const char *cdir, const char *p, uint8_t iv[GCFS_DIRIV_LEN])
+{
+	struct iv_ent *e;
+	struct iv_id now;
+	struct stat st;
+	int hit = 0;
+
+	if (REAL(lstat)(p, &st))
+		return 0;
+	iv_id_of(&st, &now);
+	pthread_mutex_lock(&iv_lock);
+	HASH_FIND_STR(iv_tab, cdir, e);
+	if (e && iv_id_eq(&e->id, &now)) {
+		memcpy(iv, e->iv, GCFS_DIRIV_LEN);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&iv_lock);
+	return hit;
+}
+
+/* Remember (or replace) cdir's IV; out of memory only costs a re-read. */
+static void iv_store(const char *cdir, const uint8_t *iv, const struct iv_id *id)
+{
+	struct iv_ent *e = malloc(sizeof(*e) + strlen(cdir) + 1), *old;
+
+	if (!e)
+		return;
+	memcpy(e->iv, iv, GCFS_DIRIV_LEN);
+	e->id = *id;
+	strcpy(e->path, cdir);
+	pthread_mutex_lock(&iv_lock);
+	HASH_FIND_STR(iv_tab, cdir, old);
+	if (old)
+		HASH_DEL(iv_tab, old);
+	HASH_ADD_STR(iv_tab, path, e);
+	pthread_mutex_unlock(&iv_lock);
+	free(old);
+}
+
 int shim_diriv(const char *cdir, uint8_t iv[GCFS_DIRIV_LEN])
 {
 	const gcfs_keys *k = shim_keys();
-	struct iv_ent *e;
 	char p[PATH_MAX];
 	uint8_t buf[GCFS_DIRIV_LEN + 1];
+	struct iv_id id;
+	struct stat st;
 	ssize_t n;
 	int fd;
 
@@ -99,18 +166,20 @@ int shim_diriv(const char *cdir, uint8_t iv[GCFS_DIRIV_LEN])
 		memset(iv, 0, GCFS_DIRIV_LEN);
 		return 0;
 	}
-	pthread_mutex_lock(&iv_lock);
-	HASH_FIND_STR(iv_tab, cdir, e);
-	if (e)
-		memcpy(iv, e->iv, GCFS_DIRIV_LEN);
-	pthread_mutex_unlock(&iv_lock);
-	if (e)
-		return 0;
 	if (join(p, sizeof(p), cdir, GCFS_DIRIV_NAME))
 		return -ENAMETOOLONG;
+	if (iv_cached(cdir, p, iv))
+		return 0;
 	fd = REAL(open)(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
+	/* Identity of what is actually read, so the cache entry matches it. */
+	if (REAL(fstat)(fd, &st)) {
+		int e = errno;
+
+		REAL(close)(fd);
+		return -e;
+	}
 	/* Read one byte more than needed to detect an oversized file. */
 	n = REAL(pread)(fd, buf, sizeof(buf), 0);
 	REAL(close)(fd);
@@ -119,22 +188,8 @@ int shim_diriv(const char *cdir, uint8_t iv[GCFS_DIRIV_LEN])
 		return -EIO;
 	}
 	memcpy(iv, buf, GCFS_DIRIV_LEN);
-	e = malloc(sizeof(*e) + strlen(cdir) + 1);
-	if (!e)
-		return 0;
-	memcpy(e->iv, buf, GCFS_DIRIV_LEN);
-	strcpy(e->path, cdir);
-	pthread_mutex_lock(&iv_lock);
-	{
-		struct iv_ent *old;
-
-		HASH_FIND_STR(iv_tab, cdir, old);
-		if (!old)
-			HASH_ADD_STR(iv_tab, path, e);
-		else
-			free(e);
-	}
-	pthread_mutex_unlock(&iv_lock);
+	iv_id_of(&st, &id);
+	iv_store(cdir, buf, &id);
 	return 0;
 }
 

@@ -127,3 +127,25 @@ def test_exit_while_threads_decrypt(shim, consumer):
                            env=shim.shim_env(UNSEAL_STREAM="1"), capture_output=True,
                            timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ------------------------------------------------------- 5. dir IV cache
+
+
+def test_replaced_cipher_dir_gets_fresh_iv(shim, consumer):
+    cdir = private_cipher(shim, "rv-diriv")
+    b = consumer("rv_diriv")
+    subs = {len(os.listdir(os.path.join(cdir, d))): os.path.join(cdir, d)
+            for d in os.listdir(cdir) if os.path.isdir(os.path.join(cdir, d))}
+    nested, emoji = subs.get(4), subs.get(2)  # diriv + a, x, up_one / diriv + 1 file
+    assert nested and emoji, f"cannot identify cipher dirs: {subs}"
+    emoji_plain = [d for d in os.listdir(shim.plain) if d.startswith("emoji-")][0]
+    r = subprocess.run([b, os.path.join(shim.mount, "nested"), nested, emoji],
+                       env=shim.shim_env(UNSEAL_CIPHER_DIR=cdir), capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()
+    first = sorted(ln[3:] for ln in out if ln.startswith("1: "))
+    second = sorted(ln[3:] for ln in out if ln.startswith("2: "))
+    assert first == sorted(os.listdir(os.path.join(shim.plain, "nested"))), out
+    assert second == sorted(os.listdir(os.path.join(shim.plain, emoji_plain))), out
