@@ -247,7 +247,8 @@ static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 	SHIM_DBG("unseal: key: kbs: protocol %s, tee %s, %d auth, %d attest", res.proto, res.tee,
 	         res.auth_calls, res.attest_calls);
 	if (!res.secret || res.secret_len == 0 || res.secret_len > SECRET_MAX) {
-		shim_fmt(why, whylen, "kbs: resource is %s", res.secret_len ? "too large" : "empty");
+		shim_fmt(why, whylen, "kbs: resource is %s",
+		         res.secret_len ? "too large" : "empty");
 		release(&res);
 		return -1;
 	}
