@@ -94,11 +94,11 @@ test: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh tests/tools/demo.sh
+	@bash tests/tools/demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
-	@sh bench/run.sh
+	@bash bench/run.sh
 
 format:
 	clang-format -i $(CRYPTO_SRC) $(ATTEST_SRC) $(PRELOAD_SRC) $(CLI_SRC) crypto/*.h attest/*.h preload/*.h cli/*.h

@@ -8,8 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}
-UNSEAL=$PWD/$B/unseal
-LIB=$PWD/$B/libunseal.so
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+UNSEAL=$B/unseal
 PY=/usr/bin/python3
 MIB=${BENCH_MIB:-1024}
 W=${BENCH_DIR:-$(mktemp -d /var/tmp/unseal-bench.XXXXXX)}

@@ -24,9 +24,11 @@ static const char usage_text[] =
     "  --protocol V       auto|0.1.0|0.1.1|0.2.0|0.4.0 (first version offered)\n"
     "  --timeout S        total deadline in seconds ($UNSEAL_KBS_TIMEOUT, default 60)\n"
     "  --cacert F         CA file for https ($UNSEAL_KBS_CAFILE)\n"
+    "  --key-type T       rsa|ec: ephemeral key offered to 0.2.0+ servers\n"
+    "                     ($UNSEAL_KBS_KEY, default rsa; 0.1.x always uses rsa)\n"
     "  --json             one JSON object on stdout\n"
     "  --reveal           write the secret (raw bytes) to stdout; summary to stderr\n"
-    "  --help             this text\n\n"
+    "  -h, --help         this text\n\n"
     "Exit codes: 0 ok, 2 usage/configuration, 3 network/deadline, 4 protocol,\n"
     "5 attestation refused, 6 resource missing, 7 decryption failed,\n"
     "8 evidence/TEE unavailable.\n";
@@ -76,7 +78,7 @@ static int parse_args(int argc, char **argv, attest_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o->cfg.url = optarg;

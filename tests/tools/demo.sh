@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=${B:-build}
-UNSEAL=$PWD/$B/unseal
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+UNSEAL=$B/unseal
 PY=/usr/bin/python3
 W=$(mktemp -d /tmp/unseal-demo.XXXXXX)
 KBS_PID=""

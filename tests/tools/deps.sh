@@ -3,7 +3,8 @@
 # As root it runs apt-get; otherwise it prints the exact command.
 PKGS="gcc g++ make pkg-config libssl-dev libcurl4-openssl-dev libcjson-dev uthash-dev
 libipsec-mb-dev libcmocka-dev python3 python3-pytest python3-cryptography python3-jwcrypto
-python3-numpy gocryptfs fuse3 strace util-linux coreutils findutils bc time"
+python3-numpy gocryptfs fuse3 strace util-linux coreutils findutils bc time bash openssl
+rustc nodejs"
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)

@@ -45,8 +45,10 @@ def attest(unseal_bin, kbs_url, *extra, uri=URI, tee="sample", timeout=None, env
               "UNSEAL_KBS_CAFILE", "UNSEAL_TSM_ROOT"):
         e.pop(k, None)
     e.update(env or {})
-    # The subprocess timeout only guards against a hung client.
-    return run(cmd, env=e, timeout=180)
+    # With --timeout given, the client must end by itself within it: the
+    # subprocess limit (deadline + a generous margin for a loaded machine)
+    # turns a client that ignores its deadline into a failure.
+    return run(cmd, env=e, timeout=180 if timeout is None else timeout + 20)
 
 
 def parse(res):

@@ -26,13 +26,17 @@ def cipher(tmp_path):
     return L.golden_cipher("default", str(tmp_path / "cipher"))
 
 
-@pytest.mark.parametrize("verb", ["encrypt", "decrypt", "verify", "info", "run"])
-def test_help(verb):
-    r = L.unseal(verb, "--help")
+VERBS = ["encrypt", "decrypt", "verify", "info", "run", "attest"]
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+@pytest.mark.parametrize("verb", VERBS)
+def test_help(verb, flag):
+    r = L.unseal(verb, flag)
     assert r.returncode == 0 and r.stdout.startswith(f"Usage: unseal {verb}"), r.stdout
 
 
-@pytest.mark.parametrize("verb", ["encrypt", "decrypt", "verify", "info", "run"])
+@pytest.mark.parametrize("verb", VERBS)
 def test_bad_option_is_usage(verb):
     r = L.unseal(verb, "--no-such-option")
     assert r.returncode == 2
