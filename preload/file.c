@@ -255,7 +255,6 @@ int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const cha
 	uint64_t bad = 0;
 	int rc = 0, e = errno;
 
-	shim_stream_fork_note(k);
 	if (gf->plain_size > shim_mem_budget()) {
 		shim_log(SHIM_LOG_ERROR, "unseal: %s: %s: %llu bytes exceed the memory budget",
 		         verb, vpath, (unsigned long long)gf->plain_size);

@@ -464,12 +464,6 @@ void shim_key_atfork_child(void)
 	pthread_mutex_unlock(&key_lock);
 }
 
-/* crypto's fork hooks for the keys' context-pool lock (fixstream's; weak so
- * this builds and runs with a libgcfs that does not have them yet). */
-void gcfs_keys_fork_prepare(gcfs_keys *k) __attribute__((weak));
-void gcfs_keys_fork_parent(gcfs_keys *k) __attribute__((weak));
-void gcfs_keys_fork_child(gcfs_keys *k) __attribute__((weak));
-
 /* The keys in use, if any.  Stable across prepare..parent/child: they are
  * only set under key_lock (held by then) and never freed while another
  * thread could use them (shim_keys_atexit). */
@@ -482,7 +476,7 @@ void shim_key_pool_atfork_prepare(void)
 {
 	gcfs_keys *k = pool_keys();
 
-	if (k && gcfs_keys_fork_prepare)
+	if (k)
 		gcfs_keys_fork_prepare(k);
 }
 
@@ -490,7 +484,7 @@ void shim_key_pool_atfork_parent(void)
 {
 	gcfs_keys *k = pool_keys();
 
-	if (k && gcfs_keys_fork_parent)
+	if (k)
 		gcfs_keys_fork_parent(k);
 }
 
@@ -498,6 +492,6 @@ void shim_key_pool_atfork_child(void)
 {
 	gcfs_keys *k = pool_keys();
 
-	if (k && gcfs_keys_fork_child)
+	if (k)
 		gcfs_keys_fork_child(k);
 }

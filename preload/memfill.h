@@ -28,12 +28,7 @@ uint64_t shim_mem_budget(void);
 int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const char *vpath,
                      const char *verb);
 
-/* Remember the keys so the fork handlers can reset their context-pool lock,
- * and register the streaming fork handlers (once). */
-void shim_stream_fork_note(const gcfs_keys *k);
-
-/* Fork handlers of streaming mode (registered by shim_stream_fork_note;
- * also callable from real.c's handlers). */
+/* Fork handlers of streaming mode, called from real.c's. */
 void shim_stream_atfork_prepare(void);
 void shim_stream_atfork_parent(void);
 void shim_stream_atfork_child(void);

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "preload/memfill.h"
 #include "preload/shim.h"
 
 struct shim_real_tab shim_real;
@@ -50,10 +51,6 @@ void shim_sig_restore(const shim_sigs *s)
 	pthread_sigmask(SIG_SETMASK, &s->old, NULL);
 }
 
-/* Streaming mode's child hook (stream.c, fixstream): resets the per-stream
- * locks a thread that does not exist in the child may hold.  Weak: called
- * only when linked in. */
-void shim_stream_atfork_child(void) __attribute__((weak));
 
 /* fork: hold every lock across fork() so the child never inherits a lock
  * taken by a thread that does not exist there.
@@ -64,12 +61,13 @@ void shim_stream_atfork_child(void) __attribute__((weak));
  *   v_lock (vdir.c)   - leaf
  *   f_lock (file.c)   - may be followed by the keys' pool lock (decrypt)
  *   tab_lock (fd.c)   - taken alone (file puts happen after unlocking)
+ *   all_lock (stream.c) - leaf; per-stream locks (held while decrypting,
+ *                       which takes the pool lock) are reset in the child
  *   keys' pool lock   - crypto's leaf, so LAST: a thread holding it never
  *                       waits for any shim lock, while a thread holding
  *                       f_lock may wait for it.
  * No code takes an earlier lock while holding a later one, so prepare
- * cannot deadlock against a running thread.  Streaming mode registers its
- * own handlers (all_lock, a leaf) and resets per-stream locks in the child. */
+ * cannot deadlock against a running thread. */
 static void atfork_prepare(void)
 {
 	shim_key_atfork_prepare();
@@ -77,12 +75,14 @@ static void atfork_prepare(void)
 	shim_vdir_atfork_prepare();
 	shim_file_atfork_prepare();
 	shim_fd_atfork_prepare();
+	shim_stream_atfork_prepare();
 	shim_key_pool_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
 	shim_key_pool_atfork_parent();
+	shim_stream_atfork_parent();
 	shim_fd_atfork_parent();
 	shim_file_atfork_parent();
 	shim_vdir_atfork_parent();
@@ -94,13 +94,12 @@ static void atfork_child(void)
 {
 	shim_pid_update();
 	shim_key_pool_atfork_child();
+	shim_stream_atfork_child();
 	shim_fd_atfork_child();
 	shim_file_atfork_child();
 	shim_vdir_atfork_child();
 	shim_path_atfork_child();
 	shim_key_atfork_child();
-	if (shim_stream_atfork_child)
-		shim_stream_atfork_child();
 }
 
 __attribute__((constructor)) static void shim_ctor(void)

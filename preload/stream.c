@@ -54,8 +54,6 @@ struct shim_stream {
 
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shim_stream *all;
-static _Atomic(gcfs_keys *) fork_keys;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void all_add(struct shim_stream *s)
 {
@@ -80,48 +78,26 @@ static void all_del(struct shim_stream *s)
 	pthread_mutex_unlock(&all_lock);
 }
 
-/* The handlers register themselves (shim_stream_fork_note) and may also be
- * called from real.c's: glibc runs fork handlers one fork at a time, so a
- * depth count makes a second prepare/parent pair a no-op. */
-static int fork_depth;
-
+/* Fork handlers, called from real.c's (see the lock order there). */
 void shim_stream_atfork_prepare(void)
 {
-	if (fork_depth++ == 0)
-		pthread_mutex_lock(&all_lock);
+	pthread_mutex_lock(&all_lock);
 }
 
 void shim_stream_atfork_parent(void)
 {
-	if (fork_depth > 0 && --fork_depth == 0)
-		pthread_mutex_unlock(&all_lock);
+	pthread_mutex_unlock(&all_lock);
 }
 
 void shim_stream_atfork_child(void)
 {
 	/* One thread now.  A read in flight in another thread left its lock
 	 * held and maybe a half-decrypted window: reset both. */
-	fork_depth = 0;
 	pthread_mutex_init(&all_lock, NULL);
 	for (struct shim_stream *s = all; s; s = s->next) {
 		pthread_mutex_init(&s->lock, NULL);
 		s->win_len = 0;
 	}
-	gcfs_keys_fork_child(atomic_load(&fork_keys));
-}
-
-static void fork_register(void)
-{
-	pthread_atfork(shim_stream_atfork_prepare, shim_stream_atfork_parent,
-	               shim_stream_atfork_child);
-}
-
-void shim_stream_fork_note(const gcfs_keys *k)
-{
-	if (!k || atomic_load_explicit(&fork_keys, memory_order_relaxed) == k)
-		return;
-	atomic_store(&fork_keys, (gcfs_keys *)k); /* the pool is the mutable part */
-	pthread_once(&fork_once, fork_register);
 }
 
 static ssize_t s_pread(void *ctx, void *buf, size_t len, uint64_t off)
@@ -248,7 +224,6 @@ static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int
 
 	if (!k)
 		return -EACCES;
-	shim_stream_fork_note(k);
 	rc = gcfs_file_read(k, &io, &s->gf, dst, n, off, threads, done, &bad, err, sizeof(err));
 	if (rc) {
 		if (err[0])

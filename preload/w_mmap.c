@@ -59,15 +59,8 @@ SHIM_EXPORT int munmap(void *addr, size_t len)
 	return rc;
 }
 
-/* Optional precise bookkeeping from file.c: move the tracked ranges inside
- * [old, old+oldlen) to [new, new+newlen).  Weak and hidden: resolved only
- * at static link time, NULL while file.c does not provide it. */
-void shim_file_remapped(void *old, size_t oldlen, void *new, size_t newlen)
-    __attribute__((weak, visibility("hidden")));
-
-/* Keep the mapping table true after a successful mremap.  Without
- * shim_file_remapped the safe fallback is to forget ranges the kernel no
- * longer maps at the old address (never let a stale range match a later,
+/* Keep the mapping table true after a successful mremap: forget ranges the
+ * kernel no longer maps at the old address (never let a stale range match a later,
  * unrelated munmap there).  Forgetting only unpins the cache entry: the
  * moved mapping still holds the memfd through the kernel, so its bytes stay
  * valid; at worst a later open of the same file decrypts it again. */
@@ -78,10 +71,6 @@ static void remap_book(void *old, size_t oldlen, void *p, size_t newlen, int fla
 	 * the extra mapping at p simply is not (the kernel pins the memfd). */
 	if (!oldlen || (flags & MREMAP_DONTUNMAP))
 		return;
-	if (shim_file_remapped) {
-		shim_file_remapped(old, oldlen, p, newlen);
-		return;
-	}
 	if (p == old) {
 		if (newlen < oldlen) /* shrunk in place: the tail is unmapped */
 			shim_file_unmapped((char *)old + newlen, oldlen - newlen);
