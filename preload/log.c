@@ -19,6 +19,7 @@ void shim_log_init(void)
 {
 	const char *lv = getenv("UNSEAL_LOG");
 	const char *file = getenv("UNSEAL_LOG_FILE");
+	int bad = 0;
 
 	if (lv) {
 		if (!strcmp(lv, "error"))
@@ -29,6 +30,8 @@ void shim_log_init(void)
 			shim_log_level = SHIM_LOG_INFO;
 		else if (!strcmp(lv, "debug"))
 			shim_log_level = SHIM_LOG_DEBUG;
+		else
+			bad = 1;
 	}
 	if (file && *file) {
 		int fd = REAL(open)(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -36,6 +39,8 @@ void shim_log_init(void)
 		if (fd >= 0)
 			log_fd = fd;
 	}
+	if (bad)
+		shim_log(SHIM_LOG_WARN, "unseal: config: UNSEAL_LOG: unknown level '%s' (error, warn, info or debug): using warn", lv);
 }
 
 void shim_log(int level, const char *fmt, ...)

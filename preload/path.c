@@ -489,7 +489,7 @@ int shim_proc_fd_subst(const char *path, char *out, size_t cap)
 	return 1;
 }
 
-int shim_resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
+static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 {
 	char work[PATH_MAX];
 
@@ -565,4 +565,17 @@ toolong:
 const char *shim_res_path(const struct shim_res *r, const char *orig)
 {
 	return r->kind == SHIM_REAL ? r->cpath : orig;
+}
+
+int shim_resolve_at(const char *fn, int dirfd, const char *path, int rflags, struct shim_res *r)
+{
+	int k = resolve(dirfd, path, rflags, r);
+
+	if (k != SHIM_PASS && shim_log_level >= SHIM_LOG_DEBUG) {
+		int saved = errno;
+		shim_log(SHIM_LOG_DEBUG, "unseal: trace: %s: %s", fn,
+		         k == SHIM_VIRT ? r->vpath : path);
+		errno = saved;
+	}
+	return k;
 }

@@ -87,7 +87,11 @@ struct shim_res {
 	char cpath[PATH_MAX]; /* VIRT: cipher path; REAL: real path to use instead */
 };
 
-int shim_resolve(int dirfd, const char *path, int rflags, struct shim_res *r);
+/* shim_resolve() records its caller's name (__func__) so that UNSEAL_LOG=debug
+ * traces every intercepted path call that lands on the mount. */
+int shim_resolve_at(const char *fn, int dirfd, const char *path, int rflags,
+                    struct shim_res *r);
+#define shim_resolve(dirfd, path, rflags, r) shim_resolve_at(__func__, dirfd, path, rflags, r)
 /* Convenience: resolve and for PASS/REAL fill *use with the path to hand to
  * the real call (the original, or the redirected one). */
 const char *shim_res_path(const struct shim_res *r, const char *orig);

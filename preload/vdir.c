@@ -144,6 +144,7 @@ int shim_vdir_next(DIR *d, struct dirent64 **out)
 		                                    strlen(v->ent.d_name) + 1 + 7) &
 		                                   ~7u);
 		*out = &v->ent;
+		SHIM_DBG("unseal: readdir: %s: %s", v->cpath, v->ent.d_name);
 		return 1;
 	}
 	*out = NULL;

@@ -72,3 +72,21 @@ def test_log_file_and_default_silence(live, tmp_path):
     assert f"unseal: open: {path}" in log.read_text()
     r = _cat(live.shim_env(), path)
     assert r.returncode == 0 and r.stderr == b""
+
+
+def test_debug_traces_readlink_and_readdir(live):
+    link = os.path.join(live.mount, "link_deep")
+    env = live.shim_env(UNSEAL_LOG="debug")
+    r = subprocess.run(["sh", "-c", 'readlink "$1" && ls "$2" >/dev/null', "sh", link,
+                        live.mount], env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"nested/a/b/c/deep.bin\n"
+    err = r.stderr.decode()
+    assert f": {link}" in err and "readlink" in err, err
+    assert "unseal: readdir: " in err and ": one.bin" in err, err
+
+
+def test_unknown_log_level_is_reported(live):
+    r = _cat(live.shim_env(UNSEAL_LOG="loud"), os.path.join(live.mount, NAME))
+    assert r.returncode == 0 and r.stdout == _plain_bytes(live)
+    assert "UNSEAL_LOG: unknown level 'loud'" in r.stderr.decode()
