@@ -51,7 +51,7 @@ static char *must_abs(const char *what, const char *path)
 	char *p = realpath(path, NULL);
 
 	if (!p)
-		cli_err(VERB, path, "%s: %s", what, strerror(errno));
+		cli_err(VERB, path, "%s (%s)", strerror(errno), what);
 	return p;
 }
 
