@@ -67,17 +67,15 @@ static void unlock(shim_sigs *s)
 	shim_sig_restore(s);
 }
 
-struct cio {
-	int fd;
-};
-
-static ssize_t cio_pread(void *ctx, void *buf, size_t len, uint64_t off)
+/* gcfs_io callback over a cipher fd (ctx points to the int): pread that only
+ * comes back short at EOF.  Shared with stream.c. */
+ssize_t shim_cipher_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
-	struct cio *c = ctx;
+	int fd = *(const int *)ctx;
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = REAL(pread)(c->fd, (char *)buf + got, len - got, (off_t)(off + got));
+		ssize_t n = REAL(pread)(fd, (char *)buf + got, len - got, (off_t)(off + got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -248,8 +246,7 @@ static int fill_ranges(const gcfs_keys *k, gcfs_io *io, int cfd, const gcfs_file
 int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const char *vpath,
                      const char *verb)
 {
-	struct cio c = {.fd = cfd};
-	gcfs_io io = {.ctx = &c, .pread = cio_pread};
+	gcfs_io io = {.ctx = &cfd, .pread = shim_cipher_pread};
 	char err[GCFS_ERRBUF] = "";
 	struct fill fc = {.mfd = -1};
 	uint64_t bad = 0;
@@ -299,8 +296,8 @@ out:
 static int load(struct shim_file *f, const struct shim_res *r)
 {
 	const gcfs_keys *k = shim_keys();
-	struct cio c = {.fd = -1};
-	gcfs_io io = {.ctx = &c, .pread = cio_pread};
+	int cfd = -1;
+	gcfs_io io = {.ctx = &cfd, .pread = shim_cipher_pread};
 	char err[GCFS_ERRBUF] = "";
 	struct stat cst;
 	gcfs_file gf;
@@ -308,18 +305,18 @@ static int load(struct shim_file *f, const struct shim_res *r)
 
 	if (!k)
 		return -EACCES;
-	c.fd = shim_cipher_open(r, &cst);
-	if (c.fd < 0)
+	cfd = shim_cipher_open(r, &cst);
+	if (cfd < 0)
 		return -errno;
 	rc = gcfs_file_open(&io, (uint64_t)cst.st_size, &gf, err, sizeof(err));
 	if (rc) {
 		shim_log(SHIM_LOG_ERROR, "unseal: open: %s: header: %s", r->vpath,
 		         err[0] ? err : gcfs_strerror(rc));
-		REAL(close)(c.fd);
+		REAL(close)(cfd);
 		return -EIO;
 	}
-	mfd = shim_plain_memfd(k, c.fd, &gf, r->vpath, "open");
-	REAL(close)(c.fd);
+	mfd = shim_plain_memfd(k, cfd, &gf, r->vpath, "open");
+	REAL(close)(cfd);
 	if (mfd < 0)
 		return mfd;
 	f->memfd = mfd;

@@ -28,6 +28,9 @@ uint64_t shim_mem_budget(void);
 int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const char *vpath,
                      const char *verb);
 
+/* gcfs_io pread callback over a cipher fd; ctx points to the int fd. */
+ssize_t shim_cipher_pread(void *ctx, void *buf, size_t len, uint64_t off);
+
 /* Fork handlers of streaming mode, called from real.c's. */
 void shim_stream_atfork_prepare(void);
 void shim_stream_atfork_parent(void);

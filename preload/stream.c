@@ -100,25 +100,6 @@ void shim_stream_atfork_child(void)
 	}
 }
 
-static ssize_t s_pread(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	struct shim_stream *s = ctx;
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = REAL(pread)(s->cfd, (char *)buf + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 int shim_stream_want(uint64_t plain_size)
 {
 	/* More than RAM cannot be copied whole: stream it whatever the mode. */
@@ -165,7 +146,7 @@ static int placeholder(int flags)
 int shim_stream_open(const struct shim_res *r, int flags, int *handled)
 {
 	struct shim_stream *s = calloc(1, sizeof(*s));
-	gcfs_io io = {.ctx = s, .pread = s_pread};
+	gcfs_io io = {.ctx = &s->cfd, .pread = shim_cipher_pread};
 	char err[GCFS_ERRBUF] = "";
 	struct stat st = r->st, cst;
 	int fd, e;
@@ -216,7 +197,7 @@ fail:
 static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int threads,
                    size_t *done)
 {
-	gcfs_io io = {.ctx = s, .pread = s_pread};
+	gcfs_io io = {.ctx = &s->cfd, .pread = shim_cipher_pread};
 	const gcfs_keys *k = shim_keys();
 	char err[GCFS_ERRBUF] = "";
 	uint64_t bad = 0;
