@@ -149,9 +149,9 @@ int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *
 /* Decrypt plaintext [off, off+len) into dst (clamped to the plain size;
  * *done gets the byte count).  Uses up to `nthreads` threads (0 = 1) for
  * large ranges; each thread allocates one bounded scratch buffer, never one
- * per block.  On failure nothing past the first bad block is trusted:
- * *bad_block (if non-NULL) gets the index of the first block that failed, and
- * the caller must not use dst. */
+ * per block.  On failure *bad_block (if non-NULL) gets the index of the
+ * first block that failed, and every byte already written to dst is zeroed:
+ * no plaintext of an unauthenticated range is ever left behind. */
 int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
 		   size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
 		   char *err, size_t errlen);
