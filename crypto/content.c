@@ -58,13 +58,15 @@ int gcfs_pread_full(const gcfs_io *io, void *buf, size_t len, uint64_t off)
 	return GCFS_OK;
 }
 
-GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *err,
-                            size_t errlen)
+/* The checks both opens share, in one order: empty, too short, header.  The
+ * header comes from mem when the caller has the file in memory, else from io,
+ * read only once the size says there is one. */
+static int file_init(const gcfs_io *io, const uint8_t *mem, uint64_t cipher_size, gcfs_file *f,
+                     char *err, size_t errlen)
 {
-	uint8_t hdr[GCFS_HEADER_LEN];
+	uint8_t buf[GCFS_HEADER_LEN];
+	const uint8_t *hdr = mem;
 
-	if (!io || !io->pread || !f)
-		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
 	memset(f, 0, sizeof(*f));
 	f->cipher_size = cipher_size;
 	if (cipher_size == 0) {
@@ -73,8 +75,11 @@ GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *
 	}
 	if (cipher_size < GCFS_HEADER_LEN)
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "file shorter than its header");
-	if (gcfs_pread_full(io, hdr, sizeof(hdr), 0))
-		return gcfs_seterr(err, errlen, GCFS_EIO, "cannot read the file header");
+	if (!hdr) {
+		if (gcfs_pread_full(io, buf, sizeof(buf), 0))
+			return gcfs_seterr(err, errlen, GCFS_EIO, "cannot read the file header");
+		hdr = buf;
+	}
 	if (header_check(hdr))
 		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "bad file header");
 	memcpy(f->file_id, hdr + 2, GCFS_FILEID_LEN);
@@ -83,26 +88,21 @@ GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *
 	return GCFS_OK;
 }
 
+GCFS_API int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *err,
+                            size_t errlen)
+{
+	if (!io || !io->pread || !f)
+		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
+	return file_init(io, NULL, cipher_size, f, err, errlen);
+}
+
 /* Same checks as gcfs_file_open, over the whole file in memory. */
 GCFS_API int gcfs_file_open_buf(const uint8_t *cipher, uint64_t cipher_size, gcfs_file *f,
                                 char *err, size_t errlen)
 {
 	if (!f || (!cipher && cipher_size))
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
-	memset(f, 0, sizeof(*f));
-	f->cipher_size = cipher_size;
-	if (cipher_size == 0) {
-		f->empty = 1;
-		return GCFS_OK;
-	}
-	if (cipher_size < GCFS_HEADER_LEN)
-		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "file shorter than its header");
-	if (header_check(cipher))
-		return gcfs_seterr(err, errlen, GCFS_EFORMAT, "bad file header");
-	memcpy(f->file_id, cipher + 2, GCFS_FILEID_LEN);
-	f->plain_size = gcfs_plain_size(cipher_size);
-	f->empty = cipher_size == GCFS_HEADER_LEN;
-	return GCFS_OK;
+	return file_init(NULL, cipher, cipher_size, f, err, errlen);
 }
 
 GCFS_API int gcfs_header_new(uint8_t hdr[GCFS_HEADER_LEN], uint8_t file_id[GCFS_FILEID_LEN])
