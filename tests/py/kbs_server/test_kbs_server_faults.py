@@ -13,27 +13,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "kbs"))
 sys.path.insert(0, HERE)
 
-from harness import kbs_server  # noqa: E402
+from kbs_servers import ERR, fresh, running  # noqa: E402
 from kbs_pyclient import PyClient, unb64u  # noqa: E402
 
 RES = "default/aliyun/k"
 SECRET = b"fault-test-secret\n"
 ARGS = ("--resource", f"{RES}=hex:{SECRET.hex()}")
-ERR = "https://github.com/confidential-containers/kbs/errors/"
 
 
 @pytest.fixture(scope="module")
 def servers():
-    with kbs_server("p0", *ARGS) as p0, kbs_server("p4", *ARGS) as p4:
-        yield {"p0": p0, "p4": p4}
+    with running(("p0", "p4"), *ARGS) as started:
+        yield started
 
 
 @pytest.fixture
 def kbs(servers):
-    for k in servers.values():
-        k.clear_faults()
-        k.reset()
-    return servers["p4"]
+    return fresh(servers)["p4"]
 
 
 @pytest.fixture

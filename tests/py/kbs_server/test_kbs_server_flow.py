@@ -16,27 +16,23 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "kbs"))
 sys.path.insert(0, HERE)
 
 from harness import kbs_server  # noqa: E402
+from kbs_servers import ERR, fresh, running  # noqa: E402
 from kbs_pyclient import PyClient, VERSIONS  # noqa: E402
 
 RES = "default/aliyun/model-key"
 SECRET = b"correct horse battery staple\n"
 ARGS = ("--resource", f"{RES}=hex:{SECRET.hex()}")
-ERR = "https://github.com/confidential-containers/kbs/errors/"
 
 
 @pytest.fixture(scope="module")
 def servers():
-    with kbs_server("p0", *ARGS) as p0, kbs_server("p1", *ARGS) as p1, \
-            kbs_server("p2", *ARGS) as p2, kbs_server("p4", *ARGS) as p4:
-        yield {"p0": p0, "p1": p1, "p2": p2, "p4": p4}
+    with running(("p0", "p1", "p2", "p4"), *ARGS) as started:
+        yield started
 
 
 @pytest.fixture
 def srv(servers):
-    for kbs in servers.values():
-        kbs.clear_faults()
-        kbs.reset()
-    return servers
+    return fresh(servers)
 
 
 CASES = [("p0", "RSA1_5", "sample"), ("p0", "RSA1_5", "tdx"), ("p1", "RSA1_5", "sample"),
