@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("UNSEAL_BUILD", os.path.join(REPO, "build")))
 SHARED = os.path.abspath(os.environ.get("UNSEAL_SHARED", os.path.join(REPO, "..", "shared")))
@@ -33,3 +35,27 @@ def run(cmd, **kw):
     kw.setdefault("text", True)
     kw.setdefault("timeout", 600)
     return subprocess.run(cmd, **kw)
+
+
+# ---- shim suites: private cipher copies (the `shim` fixture of tests/py/shim)
+
+def private_cipher(shim, tag):
+    """A fresh copy of the fixture's cipher dir that a test may damage."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    cdir = os.path.join(shim.tmp, "cipher-" + tag)
+    shutil.rmtree(cdir, ignore_errors=True)
+    shutil.copytree(shim.cipher, cdir, symlinks=True)
+    return cdir
+
+
+def cipher_name(shim, cdir, name):
+    """Cipher file name in cdir of a top-level plaintext file, by size arithmetic
+    (unique sizes in the fixture) -- independent of unseal's name code."""
+    size = os.path.getsize(os.path.join(shim.plain, name))
+    want = 18 + size + 32 * -(-size // 4096) if size else 0
+    hits = [f for f in os.listdir(cdir)
+            if not f.startswith("gocryptfs.") and os.path.isfile(os.path.join(cdir, f))
+            and os.path.getsize(os.path.join(cdir, f)) == want]
+    assert len(hits) == 1, f"cannot identify the cipher file of {name}: {hits}"
+    return hits[0]

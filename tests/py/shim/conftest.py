@@ -14,15 +14,9 @@ import tempfile
 
 import pytest
 from shimlib import Result
-
-# Same locations as tests/py/conftest.py (not imported: both are "conftest").
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BUILD = os.path.abspath(os.environ.get("UNSEAL_BUILD", os.path.join(REPO, "build")))
-SHARED = os.path.abspath(os.environ.get("UNSEAL_SHARED", os.path.join(REPO, "..", "shared")))
-GOLDEN = os.path.join(SHARED, "testdata", "gocryptfs-golden")
-UNSEAL = os.path.join(BUILD, "unseal")
-LIBUNSEAL = os.path.join(BUILD, "libunseal.so")
-SYS_PYTHON = "/usr/bin/python3"
+# The locations every suite uses (testlib, not tests/py/conftest: conftest
+# modules cannot be imported by name).
+from testlib import BUILD, GOLDEN, LIBUNSEAL, REPO, SYS_PYTHON, UNSEAL
 
 
 def fuse_usable():

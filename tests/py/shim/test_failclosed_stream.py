@@ -12,36 +12,17 @@ import shutil
 import subprocess
 
 import pytest
+from testlib import cipher_name, private_cipher
 
 STREAM = {"UNSEAL_STREAM": "1"}
 MODES = [pytest.param({}, id="default"), pytest.param(STREAM, id="stream")]
-
-
-def cipher_name(shim, name):
-    """Cipher file of a top-level plaintext file, by size arithmetic."""
-    size = os.path.getsize(os.path.join(shim.plain, name))
-    want = 18 + size + 32 * -(-size // 4096) if size else 0
-    hits = [f for f in os.listdir(shim.cipher)
-            if not f.startswith("gocryptfs.") and os.path.isfile(os.path.join(shim.cipher, f))
-            and os.path.getsize(os.path.join(shim.cipher, f)) == want]
-    assert len(hits) == 1, f"cannot identify the cipher file of {name}: {hits}"
-    return hits[0]
-
-
-def private_cipher(shim, tag):
-    if shim.selfcheck:
-        pytest.skip("SKIP: selfcheck mode")
-    cdir = os.path.join(shim.tmp, "cipher-" + tag)
-    shutil.rmtree(cdir, ignore_errors=True)
-    shutil.copytree(shim.cipher, cdir, symlinks=True)
-    return cdir
 
 
 @pytest.fixture
 def tampered(shim):
     """Cipher dir copy with one byte flipped in block 2 of mid.bin."""
     cdir = private_cipher(shim, "fc-tampered")
-    path = os.path.join(cdir, cipher_name(shim, "mid.bin"))
+    path = os.path.join(cdir, cipher_name(shim, shim.cipher, "mid.bin"))
     os.chmod(path, 0o644)
     with open(path, "r+b") as f:
         off = 18 + 2 * 4128 + 16 + 100
@@ -296,7 +277,7 @@ int open(const char *p, int fl, ...)
 @pytest.mark.parametrize("env", MODES)
 def test_cipher_file_swapped_while_opening_is_eio(shim, env):
     cdir = private_cipher(shim, "fc-swap")
-    cname = cipher_name(shim, "mid.bin")
+    cname = cipher_name(shim, shim.cipher, "mid.bin")
     src = os.path.join(cdir, "swap-in")
     shutil.copyfile(os.path.join(cdir, cname), src)  # same bytes, another inode
     lib = os.path.join(shim.tmp, "fc_swap.so")

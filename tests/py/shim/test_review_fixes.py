@@ -9,30 +9,10 @@ read-only semantics, the cipher directory on disk or the plaintext tree:
   5. a replaced cipher directory does not give stale names (dir IV cache).
 """
 import os
-import shutil
 import subprocess
 
 import pytest
-
-
-def private_cipher(shim, tag):
-    if shim.selfcheck:
-        pytest.skip("SKIP: selfcheck mode")
-    cdir = os.path.join(shim.tmp, "cipher-" + tag)
-    shutil.rmtree(cdir, ignore_errors=True)
-    shutil.copytree(shim.cipher, cdir, symlinks=True)
-    return cdir
-
-
-def cipher_name(shim, cdir, name):
-    """Cipher file of a top-level plaintext file, by size arithmetic."""
-    size = os.path.getsize(os.path.join(shim.plain, name))
-    want = 18 + size + 32 * -(-size // 4096) if size else 0
-    hits = [f for f in os.listdir(cdir)
-            if not f.startswith("gocryptfs.") and os.path.isfile(os.path.join(cdir, f))
-            and os.path.getsize(os.path.join(cdir, f)) == want]
-    assert len(hits) == 1, f"cannot identify the cipher file of {name}: {hits}"
-    return os.path.join(cdir, hits[0])
+from testlib import cipher_name, private_cipher
 
 
 def snapshot(path):
@@ -49,7 +29,7 @@ def snapshot(path):
 def test_fd_mutations_are_erofs(shim, consumer, target, kind):
     cdir = private_cipher(shim, "rv-fdmut")
     b = consumer("rv_fdmut")
-    watch = [cdir, cipher_name(shim, cdir, "one.bin")]
+    watch = [cdir, os.path.join(cdir, cipher_name(shim, cdir, "one.bin"))]
     watch += [os.path.join(cdir, d) for d in os.listdir(cdir)
               if os.path.isdir(os.path.join(cdir, d))]
     before = {p: snapshot(p) for p in watch}
