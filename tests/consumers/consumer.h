@@ -6,6 +6,8 @@
 #define CONSUMER_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,34 @@ static inline const char *ename(int e)
 	case ENOTEMPTY: return "ENOTEMPTY";
 	default: return "E?";
 	}
+}
+
+/* root/rel in one of four rotating buffers, so one call can take several
+ * such paths (rename(P(a), P(b))). */
+static inline const char *root_path(const char *root, const char *rel)
+{
+	static char buf[4][PATH_MAX + 256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, rel);
+	return buf[i];
+}
+
+/* argv[1] opened read-only, for the one-file consumers: exits 2 when it is
+ * missing and 1 (after perror) when it does not open. */
+static inline int open_arg1(int argc, char **argv)
+{
+	int fd;
+
+	if (argc < 2)
+		exit(2);
+	fd = open(argv[1], O_RDONLY);
+	if (fd < 0) {
+		perror("open");
+		exit(1);
+	}
+	return fd;
 }
 
 #define DIE(...)                                                                                   \

@@ -15,11 +15,7 @@ static char root[PATH_MAX];
 
 static const char *P(const char *rel)
 {
-	static char buf[4][PATH_MAX + 256];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, rel);
-	return buf[i];
+	return root_path(root, rel);
 }
 
 #define T(what, call)                                                                              \

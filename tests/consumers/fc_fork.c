@@ -1,6 +1,7 @@
 /* fc_fork PATH: a thread loops big preads on PATH while the main thread
  * forks 10 children that each pread 16 bytes (under alarm(10)).  Prints
  * "hung=<n> bad=<n>"; exit 0 only if every child exited 0. */
+#include "consumer.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,13 +28,7 @@ int main(int argc, char **argv)
 	int hung = 0, bad = 0;
 	pthread_t t;
 
-	if (argc < 2)
-		return 2;
-	fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror("open");
-		return 1;
-	}
+	fd = open_arg1(argc, argv);
 	len = (size_t)lseek(fd, 0, SEEK_END);
 	buf = malloc(len ? len : 1);
 	if (!buf || pthread_create(&t, NULL, reader, NULL))

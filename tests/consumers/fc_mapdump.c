@@ -1,6 +1,7 @@
 /* fc_mapdump PATH: open and mmap PATH (shared, read-only), print
  * "<pid> <hex address> <first byte>" and wait for a line on stdin, so the
  * test can inspect /proc/<pid>/smaps, maps and fd from outside the shim. */
+#include "consumer.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -13,13 +14,7 @@ int main(int argc, char **argv)
 	off_t n;
 	int fd;
 
-	if (argc < 2)
-		return 2;
-	fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror("open");
-		return 1;
-	}
+	fd = open_arg1(argc, argv);
 	n = lseek(fd, 0, SEEK_END);
 	m = mmap(NULL, (size_t)n, PROT_READ, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {

@@ -4,6 +4,7 @@
  * nonzero=<count>".  mmapfirst: try an mmap first (a non-streamable use
  * that fills the file).  wait: also print "pid fd" and wait for a line on
  * stdin so another process can look at /proc/<pid>/fd/N. */
+#include "consumer.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,13 +44,7 @@ int main(int argc, char **argv)
 	char p[64];
 	int fd;
 
-	if (argc < 2)
-		return 2;
-	fd = open(argv[1], O_RDONLY);
-	if (fd < 0) {
-		perror("open");
-		return 1;
-	}
+	fd = open_arg1(argc, argv);
 	if (!strcmp(mode, "mmapfirst")) {
 		void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
 

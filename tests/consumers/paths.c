@@ -24,11 +24,7 @@ static volatile size_t chunk = 8192;
 
 static const char *P(const char *rel)
 {
-	static char buf[4][PATH_MAX + 256];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, rel);
-	return buf[i];
+	return root_path(root, rel);
 }
 
 static void sum_fd(const char *what, int fd)
