@@ -137,45 +137,34 @@ int shim_open_impl(int dirfd, const char *path, int flags, mode_t mode, int *han
 		}                                                                                  \
 	} while (0)
 
-SHIM_EXPORT int open(const char *path, int flags, ...)
-{
-	mode_t mode = 0;
-	int h, fd;
+/* open and open64 (openat and openat64) are one call here: only the real
+ * symbol they fall back to differs. */
+#define OPEN_WRAPPER(name)                                                                         \
+	SHIM_EXPORT int name(const char *path, int flags, ...)                                     \
+	{                                                                                          \
+		mode_t mode = 0;                                                                   \
+		int h, fd;                                                                         \
+                                                                                                   \
+		MODE_ARG(flags, mode);                                                             \
+		fd = open_core(AT_FDCWD, path, flags, mode, 1, &h);                                \
+		return h ? fd : REAL(name)(path, flags, mode);                                     \
+	}
 
-	MODE_ARG(flags, mode);
-	fd = open_core(AT_FDCWD, path, flags, mode, 1, &h);
-	return h ? fd : REAL(open)(path, flags, mode);
-}
+#define OPENAT_WRAPPER(name)                                                                       \
+	SHIM_EXPORT int name(int dirfd, const char *path, int flags, ...)                          \
+	{                                                                                          \
+		mode_t mode = 0;                                                                   \
+		int h, fd;                                                                         \
+                                                                                                   \
+		MODE_ARG(flags, mode);                                                             \
+		fd = open_core(dirfd, path, flags, mode, 1, &h);                                   \
+		return h ? fd : REAL(name)(dirfd, path, flags, mode);                              \
+	}
 
-SHIM_EXPORT int open64(const char *path, int flags, ...)
-{
-	mode_t mode = 0;
-	int h, fd;
-
-	MODE_ARG(flags, mode);
-	fd = open_core(AT_FDCWD, path, flags, mode, 1, &h);
-	return h ? fd : REAL(open64)(path, flags, mode);
-}
-
-SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
-{
-	mode_t mode = 0;
-	int h, fd;
-
-	MODE_ARG(flags, mode);
-	fd = open_core(dirfd, path, flags, mode, 1, &h);
-	return h ? fd : REAL(openat)(dirfd, path, flags, mode);
-}
-
-SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-	mode_t mode = 0;
-	int h, fd;
-
-	MODE_ARG(flags, mode);
-	fd = open_core(dirfd, path, flags, mode, 1, &h);
-	return h ? fd : REAL(openat64)(dirfd, path, flags, mode);
-}
+OPEN_WRAPPER(open)
+OPEN_WRAPPER(open64)
+OPENAT_WRAPPER(openat)
+OPENAT_WRAPPER(openat64)
 
 SHIM_EXPORT int __open_2(const char *path, int flags)
 {
