@@ -321,45 +321,28 @@ static int fs_target(const char *path, int fd, char *out, size_t cap, int *err)
 		return rc_;                                                                        \
 	} while (0)
 
-SHIM_EXPORT int statfs(const char *p, struct statfs *b)
-{
-	FS_BODY(p, -1, b, REAL(statfs), REAL(statfs)(p, b), f_flags);
-}
+/* The path call fills struct <name>; the fd call fills the struct of its path
+ * twin, resolved through fs_target and answered by the path twin. */
+#define FS_PATH_WRAPPER(name, fld)                                                                 \
+	SHIM_EXPORT int name(const char *p, struct name *b)                                        \
+	{                                                                                          \
+		FS_BODY(p, -1, b, REAL(name), REAL(name)(p, b), fld);                              \
+	}
 
-SHIM_EXPORT int statfs64(const char *p, struct statfs64 *b)
-{
-	FS_BODY(p, -1, b, REAL(statfs64), REAL(statfs64)(p, b), f_flags);
-}
+#define FS_FD_WRAPPER(name, path_twin, fld)                                                        \
+	SHIM_EXPORT int name(int fd, struct path_twin *b)                                          \
+	{                                                                                          \
+		FS_BODY(NULL, fd, b, REAL(path_twin), REAL(name)(fd, b), fld);                     \
+	}
 
-SHIM_EXPORT int fstatfs(int fd, struct statfs *b)
-{
-	FS_BODY(NULL, fd, b, REAL(statfs), REAL(fstatfs)(fd, b), f_flags);
-}
-
-SHIM_EXPORT int fstatfs64(int fd, struct statfs64 *b)
-{
-	FS_BODY(NULL, fd, b, REAL(statfs64), REAL(fstatfs64)(fd, b), f_flags);
-}
-
-SHIM_EXPORT int statvfs(const char *p, struct statvfs *b)
-{
-	FS_BODY(p, -1, b, REAL(statvfs), REAL(statvfs)(p, b), f_flag);
-}
-
-SHIM_EXPORT int statvfs64(const char *p, struct statvfs64 *b)
-{
-	FS_BODY(p, -1, b, REAL(statvfs64), REAL(statvfs64)(p, b), f_flag);
-}
-
-SHIM_EXPORT int fstatvfs(int fd, struct statvfs *b)
-{
-	FS_BODY(NULL, fd, b, REAL(statvfs), REAL(fstatvfs)(fd, b), f_flag);
-}
-
-SHIM_EXPORT int fstatvfs64(int fd, struct statvfs64 *b)
-{
-	FS_BODY(NULL, fd, b, REAL(statvfs64), REAL(fstatvfs64)(fd, b), f_flag);
-}
+FS_PATH_WRAPPER(statfs, f_flags)
+FS_PATH_WRAPPER(statfs64, f_flags)
+FS_FD_WRAPPER(fstatfs, statfs, f_flags)
+FS_FD_WRAPPER(fstatfs64, statfs64, f_flags)
+FS_PATH_WRAPPER(statvfs, f_flag)
+FS_PATH_WRAPPER(statvfs64, f_flag)
+FS_FD_WRAPPER(fstatvfs, statvfs, f_flag)
+FS_FD_WRAPPER(fstatvfs64, statvfs64, f_flag)
 
 /* ---- xattrs: cipher xattr names are encrypted; show none ---- */
 
