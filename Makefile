@@ -71,7 +71,7 @@ $(B)/tests/%: tests/unit/%.c $(B)/libgcfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libgcfs.a -lcmocka $(LDLIBS_CORE)
 
-$(B)/consumers/%: tests/consumers/%.c
+$(B)/consumers/%: tests/consumers/%.c tests/consumers/consumer.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -o $@ $< -ldl
 

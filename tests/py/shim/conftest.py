@@ -276,8 +276,10 @@ def consumer(shim):
         if not os.path.exists(src):
             src = os.path.join(CONSUMERS_SRC, name + ".cc")
         built = os.path.join(BUILD, "consumers", name)
+        header = os.path.join(CONSUMERS_SRC, "consumer.h")
         if (not extra and os.path.exists(built)
-                and os.path.getmtime(built) >= os.path.getmtime(src)):
+                and os.path.getmtime(built) >= max(os.path.getmtime(src),
+                                                   os.path.getmtime(header))):
             cache[key] = built
         else:
             tag = "".join(c if c.isalnum() else "_" for c in "".join(extra))
