@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run every test: the cmocka unit binaries (TAP), then pytest.  Skips are
 # printed with their reason and never counted as passed.  Last line:
-# "N passed, N failed, N skipped".
+# "N passed, N failed", after a line "N skipped".
 B=${B:-build}
 PY=/usr/bin/python3
 # pytest finds the build through UNSEAL_BUILD (tests/py/testlib.py).

@@ -44,5 +44,7 @@ else:
     print("FAIL pytest: no result file")
     failed += 1
 
-print(f"{passed} passed, {failed} failed, {skipped} skipped")
+# Skips get their own line: the closing line is exactly "N passed, N failed".
+print(f"{skipped} skipped (not counted as passed)")
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
