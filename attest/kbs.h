@@ -14,13 +14,13 @@
  * negated): documented in README. */
 enum {
 	KBS_OK = 0,
-	KBS_E_USAGE = 2,     /* bad configuration: malformed URI/URL, unknown TEE */
-	KBS_E_NETWORK = 3,   /* connect/reset/timeout/5xx after retries, deadline hit */
-	KBS_E_PROTOCOL = 4,  /* unexpected answer: non-JSON, missing fields, version loop */
-	KBS_E_REFUSED = 5,   /* attestation refused (401 on /attest, policy deny) */
-	KBS_E_MISSING = 6,   /* resource missing (404 / PluginInternalError) */
-	KBS_E_DECRYPT = 7,   /* JWE could not be decrypted/authenticated */
-	KBS_E_EVIDENCE = 8,  /* evidence provider failed (no TEE, tsm error) */
+	KBS_E_USAGE = 2,    /* bad configuration: malformed URI/URL, unknown TEE */
+	KBS_E_NETWORK = 3,  /* connect/reset/timeout/5xx after retries, deadline hit */
+	KBS_E_PROTOCOL = 4, /* unexpected answer: non-JSON, missing fields, version loop */
+	KBS_E_REFUSED = 5,  /* attestation refused (401 on /attest, policy deny) */
+	KBS_E_MISSING = 6,  /* resource missing (404 / PluginInternalError) */
+	KBS_E_DECRYPT = 7,  /* JWE could not be decrypted/authenticated */
+	KBS_E_EVIDENCE = 8, /* evidence provider failed (no TEE, tsm error) */
 };
 
 typedef enum {
@@ -32,23 +32,23 @@ typedef enum {
 } kbs_proto;
 
 typedef struct kbs_config {
-	const char *url;       /* base URL, e.g. http://host/trustee; NULL: from URI host */
-	const char *key_uri;   /* kbs:///repo/type/tag or kbs://host:port/repo/type/tag */
-	const char *tee;       /* auto|sample|tdx|snp|tsm; NULL = $UNSEAL_TEE or auto */
-	const char *tsm_root;  /* NULL = $UNSEAL_TSM_ROOT or /sys/kernel/config/tsm/report */
-	const char *cafile;    /* NULL = system default (https only) */
-	kbs_proto proto;       /* KBS_PROTO_AUTO negotiates */
-	double timeout_s;      /* total deadline; <= 0: $UNSEAL_KBS_TIMEOUT or 60 */
-	const char *key_type;  /* "rsa" | "ec"; NULL = $UNSEAL_KBS_KEY or "rsa".  "ec" =
-				  P-256 ECDH-ES+A256KW from 0.2.0 (much faster keygen);
-				  0.1.x always uses RSA1_5 */
+	const char *url;      /* base URL, e.g. http://host/trustee; NULL: from URI host */
+	const char *key_uri;  /* kbs:///repo/type/tag or kbs://host:port/repo/type/tag */
+	const char *tee;      /* auto|sample|tdx|snp|tsm; NULL = $UNSEAL_TEE or auto */
+	const char *tsm_root; /* NULL = $UNSEAL_TSM_ROOT or /sys/kernel/config/tsm/report */
+	const char *cafile;   /* NULL = system default (https only) */
+	kbs_proto proto;      /* KBS_PROTO_AUTO negotiates */
+	double timeout_s;     /* total deadline; <= 0: $UNSEAL_KBS_TIMEOUT or 60 */
+	const char *key_type; /* "rsa" | "ec"; NULL = $UNSEAL_KBS_KEY or "rsa".  "ec" =
+	                         P-256 ECDH-ES+A256KW from 0.2.0 (much faster keygen);
+	                         0.1.x always uses RSA1_5 */
 } kbs_config;
 
 typedef struct kbs_result {
-	uint8_t *secret;       /* mlocked, caller frees with kbs_secret_free */
+	uint8_t *secret; /* mlocked, caller frees with kbs_secret_free */
 	size_t secret_len;
-	char proto[8];         /* negotiated version string, e.g. "0.4.0" */
-	char tee[16];          /* TEE used */
+	char proto[8];                /* negotiated version string, e.g. "0.4.0" */
+	char tee[16];                 /* TEE used */
 	int auth_calls, attest_calls; /* handshake statistics */
 } kbs_result;
 

@@ -493,6 +493,6 @@ int cli_encrypt_main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return cli_usage_err(VERB, "need PLAIN_DIR and CIPHER_DIR");
-	return run(argv[optind], argv[optind + 1], co.ko.passfile, co.ko.masterkey_file, (int)scryptn,
-	           ptnames, co.quiet);
+	return run(argv[optind], argv[optind + 1], co.ko.passfile, co.ko.masterkey_file,
+	           (int)scryptn, ptnames, co.quiet);
 }

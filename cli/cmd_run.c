@@ -124,8 +124,8 @@ static int check_opts(const struct runopt *o)
 	if (o->protocol && strcmp(o->protocol, "auto") && strcmp(o->protocol, "0.1.0") &&
 	    strcmp(o->protocol, "0.1.1") && strcmp(o->protocol, "0.2.0") &&
 	    strcmp(o->protocol, "0.4.0"))
-		return cli_usage_err(VERB, "--protocol: auto, 0.1.0, 0.1.1, 0.2.0 or 0.4.0, not '%s'",
-		                     o->protocol);
+		return cli_usage_err(
+		    VERB, "--protocol: auto, 0.1.0, 0.1.1, 0.2.0 or 0.4.0, not '%s'", o->protocol);
 	for (size_t i = 0; o->log && i < sizeof(levels) / sizeof(levels[0]); i++)
 		ok |= !strcmp(o->log, levels[i]);
 	if (o->log && !ok)

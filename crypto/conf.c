@@ -146,11 +146,12 @@ static int parse_scrypt(const cJSON *root, gcfs_conf *c, char *err, size_t errle
 	 * it: refuse what cannot be a sane deployment rather than let a
 	 * crafted conf allocate terabytes. */
 	if (128.0 * (double)r * (double)n > (double)GCFS_SCRYPT_MAXMEM)
-		return gcfs_seterr(err, errlen, GCFS_EUNSUPP,
-		                   "ScryptObject N=%llu R=%lld needs %llu MiB, over the %llu MiB limit",
-		                   (unsigned long long)n, (long long)r,
-		                   (unsigned long long)(128ull * (uint64_t)r * (uint64_t)n >> 20),
-		                   (unsigned long long)(GCFS_SCRYPT_MAXMEM >> 20));
+		return gcfs_seterr(
+		    err, errlen, GCFS_EUNSUPP,
+		    "ScryptObject N=%llu R=%lld needs %llu MiB, over the %llu MiB limit",
+		    (unsigned long long)n, (long long)r,
+		    (unsigned long long)(128ull * (uint64_t)r * (uint64_t)n >> 20),
+		    (unsigned long long)(GCFS_SCRYPT_MAXMEM >> 20));
 	c->scrypt_n = n;
 	c->scrypt_r = (uint32_t)r;
 	c->scrypt_p = (uint32_t)p;

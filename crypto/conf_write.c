@@ -95,8 +95,8 @@ GCFS_API int gcfs_conf_create(const uint8_t *pw, size_t pwlen, int scryptn_log2,
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "empty password");
 	*json_out = NULL;
 	if (scryptn_log2 < 10 || scryptn_log2 > 22)
-		return gcfs_seterr(err, errlen, GCFS_EINVAL, "scryptn %d outside 10..22 (2^22 needs 4 GiB)",
-		                   scryptn_log2);
+		return gcfs_seterr(err, errlen, GCFS_EINVAL,
+		                   "scryptn %d outside 10..22 (2^22 needs 4 GiB)", scryptn_log2);
 	/* LongNameMax needs a value this API does not take. */
 	if (flags & GCFS_F_LONGNAMEMAX)
 		return gcfs_seterr(err, errlen, GCFS_EUNSUPP, "cannot create LongNameMax");

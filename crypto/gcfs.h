@@ -21,8 +21,8 @@
 #define GCFS_BLOCK_PLAIN 4096
 #define GCFS_BLOCK_OVERHEAD (GCFS_NONCE_LEN + GCFS_TAG_LEN)
 #define GCFS_BLOCK_CIPHER (GCFS_BLOCK_PLAIN + GCFS_BLOCK_OVERHEAD)
-#define GCFS_NAME_MAX 255            /* plaintext name component, bytes */
-#define GCFS_CNAME_MAX 400           /* full encrypted name incl. NUL (342 + slack) */
+#define GCFS_NAME_MAX 255  /* plaintext name component, bytes */
+#define GCFS_CNAME_MAX 400 /* full encrypted name incl. NUL (342 + slack) */
 #define GCFS_LONGNAME_PREFIX "gocryptfs.longname."
 #define GCFS_DIRIV_NAME "gocryptfs.diriv"
 #define GCFS_CONF_NAME "gocryptfs.conf"
@@ -30,14 +30,14 @@
 
 typedef enum {
 	GCFS_OK = 0,
-	GCFS_EINVAL = -1,      /* bad argument or malformed input */
-	GCFS_EFORMAT = -2,     /* structurally corrupt data (header, name, conf) */
-	GCFS_EAUTH = -3,       /* authentication failed (tag, wrong key) */
-	GCFS_EUNSUPP = -4,     /* valid gocryptfs, but a variant we refuse */
+	GCFS_EINVAL = -1,  /* bad argument or malformed input */
+	GCFS_EFORMAT = -2, /* structurally corrupt data (header, name, conf) */
+	GCFS_EAUTH = -3,   /* authentication failed (tag, wrong key) */
+	GCFS_EUNSUPP = -4, /* valid gocryptfs, but a variant we refuse */
 	GCFS_ENOMEM = -5,
-	GCFS_EIO = -6,         /* the pread callback failed or was short */
+	GCFS_EIO = -6, /* the pread callback failed or was short */
 	GCFS_ENAMETOOLONG = -7,
-	GCFS_ECRYPTO = -8,     /* the crypto library itself failed */
+	GCFS_ECRYPTO = -8, /* the crypto library itself failed */
 } gcfs_err;
 
 const char *gcfs_strerror(int err);
@@ -54,8 +54,8 @@ enum {
 	GCFS_F_AESSIV = 1u << 7,
 	GCFS_F_LONGNAMEMAX = 1u << 8,
 };
-#define GCFS_FLAGS_DEFAULT                                                              \
-	(GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_DIRIV | GCFS_F_EMENAMES | GCFS_F_LONGNAMES | \
+#define GCFS_FLAGS_DEFAULT                                                                         \
+	(GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_DIRIV | GCFS_F_EMENAMES | GCFS_F_LONGNAMES |       \
 	 GCFS_F_RAW64)
 
 /* ---- AES-GCM engine selection ---- */
@@ -73,14 +73,14 @@ const char *gcfs_engine_name(gcfs_engine e);
 typedef struct gcfs_conf {
 	char creator[64];
 	int version;
-	unsigned flags;          /* GCFS_F_* */
+	unsigned flags; /* GCFS_F_* */
 	uint8_t salt[64];
 	size_t salt_len;
 	uint64_t scrypt_n;
 	uint32_t scrypt_r, scrypt_p, scrypt_keylen;
 	uint8_t encrypted_key[64];
 	size_t encrypted_key_len;
-	int longname_max;        /* 255 unless LongNameMax */
+	int longname_max; /* 255 unless LongNameMax */
 } gcfs_conf;
 
 /* Parse and validate.  Unknown flags, Version != 2, XChaCha20, FIDO2, legacy
@@ -90,7 +90,7 @@ int gcfs_conf_parse(const char *json, size_t len, gcfs_conf *out, char *err, siz
 /* scrypt -> HKDF -> AES-256-GCM unwrap.  GCFS_EAUTH means "wrong password or
  * corrupt gocryptfs.conf". */
 int gcfs_conf_unwrap(const gcfs_conf *c, const uint8_t *pw, size_t pwlen,
-		     uint8_t master[GCFS_KEY_LEN], char *err, size_t errlen);
+                     uint8_t master[GCFS_KEY_LEN], char *err, size_t errlen);
 
 /* gocryptfs passfile semantics: the password is the first line without '\n'
  * ('\r' kept).  Returns the length, or GCFS_EINVAL for an empty first line. */
@@ -105,15 +105,15 @@ int gcfs_masterkey_parse(const char *s, size_t len, uint8_t master[GCFS_KEY_LEN]
  * `master_in` is non-NULL it is wrapped instead of a fresh random key.
  * *json_out is malloc'd, tab-indented like gocryptfs, with trailing '\n'. */
 int gcfs_conf_create(const uint8_t *pw, size_t pwlen, int scryptn_log2, unsigned flags,
-		     const uint8_t *master_in, uint8_t master_out[GCFS_KEY_LEN],
-		     char **json_out, char *err, size_t errlen);
+                     const uint8_t *master_in, uint8_t master_out[GCFS_KEY_LEN], char **json_out,
+                     char *err, size_t errlen);
 
 /* ---- derived keys and AEAD contexts ---- */
 typedef struct gcfs_keys gcfs_keys; /* opaque; holds K_name, content AEAD */
 
 /* Derive subkeys from the master key per flags.  The master key is not kept. */
 int gcfs_keys_new(const uint8_t master[GCFS_KEY_LEN], unsigned flags, int longname_max,
-		  gcfs_engine engine, gcfs_keys **out, char *err, size_t errlen);
+                  gcfs_engine engine, gcfs_keys **out, char *err, size_t errlen);
 void gcfs_keys_free(gcfs_keys *k); /* zeroes everything */
 unsigned gcfs_keys_flags(const gcfs_keys *k);
 gcfs_engine gcfs_keys_engine(const gcfs_keys *k); /* the engine actually in use */
@@ -143,8 +143,7 @@ typedef struct gcfs_file {
 } gcfs_file;
 
 /* Read and check the 18-byte header (unless the file is empty). */
-int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *err,
-		   size_t errlen);
+int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *err, size_t errlen);
 
 /* Decrypt plaintext [off, off+len) into dst (clamped to the plain size;
  * *done gets the byte count).  Uses up to `nthreads` threads (0 = 1) for
@@ -152,9 +151,9 @@ int gcfs_file_open(const gcfs_io *io, uint64_t cipher_size, gcfs_file *f, char *
  * per block.  On failure *bad_block (if non-NULL) gets the index of the
  * first block that failed, and every byte already written to dst is zeroed:
  * no plaintext of an unauthenticated range is ever left behind. */
-int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
-		   size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
-		   char *err, size_t errlen);
+int gcfs_file_read(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst, size_t len,
+                   uint64_t off, int nthreads, size_t *done, uint64_t *bad_block, char *err,
+                   size_t errlen);
 
 /* Options for gcfs_file_read_ex (zero-initialise, then set what you need). */
 typedef struct gcfs_read_opts {
@@ -177,27 +176,27 @@ typedef struct gcfs_read_opts {
 /* gcfs_file_read with options; o == NULL means one thread over io.  io may
  * be NULL when o->cipher is set.  Same results and failure rules. */
 int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs_file *f, void *dst,
-		      size_t len, uint64_t off, const gcfs_read_opts *o, size_t *done,
-		      uint64_t *bad_block, char *err, size_t errlen);
+                      size_t len, uint64_t off, const gcfs_read_opts *o, size_t *done,
+                      uint64_t *bad_block, char *err, size_t errlen);
 
 /* In-memory cipher file: gcfs_file_open and gcfs_file_read over a buffer
  * holding the whole file (cipher_size bytes). */
 int gcfs_file_open_buf(const uint8_t *cipher, uint64_t cipher_size, gcfs_file *f, char *err,
-		       size_t errlen);
+                       size_t errlen);
 int gcfs_file_read_buf(const gcfs_keys *k, const uint8_t *cipher, const gcfs_file *f, void *dst,
-		       size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
-		       char *err, size_t errlen);
+                       size_t len, uint64_t off, int nthreads, size_t *done, uint64_t *bad_block,
+                       char *err, size_t errlen);
 
 /* One block.  cblock/clen is the on-disk block (nonce|ct|tag, or the
  * AES-SIV layout); out receives clen-32 bytes.  The hole rule (a full
  * all-zero 4128-byte block) is applied here. */
 int gcfs_block_decrypt(const gcfs_keys *k, uint64_t block_no,
-		       const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *cblock, size_t clen,
-		       uint8_t *out);
+                       const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *cblock, size_t clen,
+                       uint8_t *out);
 /* Writer side: random nonce, out gets plen+32 bytes. */
 int gcfs_block_encrypt(const gcfs_keys *k, uint64_t block_no,
-		       const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *plain, size_t plen,
-		       uint8_t *out);
+                       const uint8_t file_id[GCFS_FILEID_LEN], const uint8_t *plain, size_t plen,
+                       uint8_t *out);
 /* A fresh 18-byte header with a random file ID. */
 int gcfs_header_new(uint8_t hdr[GCFS_HEADER_LEN], uint8_t file_id[GCFS_FILEID_LEN]);
 
@@ -207,11 +206,11 @@ int gcfs_header_new(uint8_t hdr[GCFS_HEADER_LEN], uint8_t file_id[GCFS_FILEID_LE
  * `full` (if non-NULL, GCFS_CNAME_MAX bytes) gets the full encrypted name
  * for the .name file and *is_long = 1.  With PlaintextNames the name is
  * copied.  diriv is ignored without DirIV (zero tweak). */
-int gcfs_name_encrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN],
-		      const char *name, char out[GCFS_CNAME_MAX], char *full, int *is_long);
+int gcfs_name_encrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN], const char *name,
+                      char out[GCFS_CNAME_MAX], char *full, int *is_long);
 /* Decrypt a full encrypted name (not the longname hash; read .name first). */
-int gcfs_name_decrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN],
-		      const char *cname, char out[GCFS_NAME_MAX + 1]);
+int gcfs_name_decrypt(const gcfs_keys *k, const uint8_t diriv[GCFS_DIRIV_LEN], const char *cname,
+                      char out[GCFS_NAME_MAX + 1]);
 /* 1 if `cname` is gocryptfs metadata that listings hide: gocryptfs.diriv,
  * gocryptfs.longname.*.name, and gocryptfs.conf in the root. */
 int gcfs_name_is_meta(const gcfs_keys *k, const char *cname, int in_root);
@@ -223,7 +222,7 @@ int gcfs_diriv_check(const uint8_t *buf, size_t len);
 /* ---- symlink targets ---- */
 /* out must hold strlen(ctarget) bytes + 1; *outlen excludes the NUL. */
 int gcfs_symlink_decrypt(const gcfs_keys *k, const char *ctarget, char *out, size_t cap,
-			 size_t *outlen);
+                         size_t *outlen);
 /* out must hold gcfs_symlink_cipher_len(strlen(target)) + 1 bytes. */
 size_t gcfs_symlink_cipher_len(size_t plain_len);
 int gcfs_symlink_encrypt(const gcfs_keys *k, const char *target, char *out, size_t cap);

@@ -40,7 +40,10 @@ void shim_log_init(void)
 			log_fd = fd;
 	}
 	if (bad)
-		shim_log(SHIM_LOG_WARN, "unseal: config: UNSEAL_LOG: unknown level '%s' (error, warn, info or debug): using warn", lv);
+		shim_log(SHIM_LOG_WARN,
+		         "unseal: config: UNSEAL_LOG: unknown level '%s' (error, warn, info or "
+		         "debug): using warn",
+		         lv);
 }
 
 void shim_log(int level, const char *fmt, ...)

@@ -51,7 +51,6 @@ void shim_sig_restore(const shim_sigs *s)
 	pthread_sigmask(SIG_SETMASK, &s->old, NULL);
 }
 
-
 /* fork: hold every lock across fork() so the child never inherits a lock
  * taken by a thread that does not exist there.
  *

@@ -175,7 +175,7 @@ typedef int (*shim_fts64_cmp)(const FTSENT64 **, const FTSENT64 **);
 	X(int, lsetxattr, (const char *, const char *, const void *, size_t, int))                 \
 	X(int, removexattr, (const char *, const char *))                                          \
 	X(int, lremovexattr, (const char *, const char *))                                         \
-	/* fd mutations (EROFS on tracked fds) */                                                   \
+	/* fd mutations (EROFS on tracked fds) */                                                  \
 	X(int, fchmod, (int, mode_t))                                                              \
 	X(int, fchown, (int, uid_t, gid_t))                                                        \
 	X(int, futimens, (int, const struct timespec *))                                           \

@@ -89,8 +89,7 @@ struct shim_res {
 
 /* shim_resolve() records its caller's name (__func__) so that UNSEAL_LOG=debug
  * traces every intercepted path call that lands on the mount. */
-int shim_resolve_at(const char *fn, int dirfd, const char *path, int rflags,
-                    struct shim_res *r);
+int shim_resolve_at(const char *fn, int dirfd, const char *path, int rflags, struct shim_res *r);
 #define shim_resolve(dirfd, path, rflags, r) shim_resolve_at(__func__, dirfd, path, rflags, r)
 /* Convenience: resolve and for PASS/REAL fill *use with the path to hand to
  * the real call (the original, or the redirected one). */
