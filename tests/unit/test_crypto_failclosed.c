@@ -11,7 +11,8 @@
 
 #include "crypto/gcfs.h"
 
-static const uint8_t file_id[GCFS_FILEID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t file_id[GCFS_FILEID_LEN] = {1, 2,  3,  4,  5,  6,  7,  8,
+                                                 9, 10, 11, 12, 13, 14, 15, 16};
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -24,7 +25,7 @@ static int all_zero(const uint8_t *p, size_t n)
 static void check_engine(gcfs_engine eng, unsigned flags)
 {
 	uint8_t master[GCFS_KEY_LEN], plain[GCFS_BLOCK_PLAIN], cblock[GCFS_BLOCK_CIPHER],
-		out[GCFS_BLOCK_PLAIN];
+	    out[GCFS_BLOCK_PLAIN];
 	gcfs_keys *k = NULL;
 	char err[GCFS_ERRBUF];
 
@@ -32,9 +33,10 @@ static void check_engine(gcfs_engine eng, unsigned flags)
 	for (size_t i = 0; i < sizeof(plain); i++)
 		plain[i] = (uint8_t)(i * 7 + 1); /* no zero bytes */
 	int rc = gcfs_keys_new(master, flags, 255, eng, &k, err, sizeof(err));
-	if (rc == GCFS_EUNSUPP) {
-		print_message("SKIP engine %s: %s\n", gcfs_engine_name(eng), err);
-		return;
+	if (rc == GCFS_EUNSUPP && eng == GCFS_ENGINE_IPSECMB) {
+		/* Reported as SKIP, never a pass. */
+		fprintf(stderr, "SKIP: ipsec-mb engine unusable: %s\n", err);
+		skip();
 	}
 	assert_int_equal(rc, GCFS_OK);
 	assert_int_equal(gcfs_block_encrypt(k, 3, file_id, plain, sizeof(plain), cblock), GCFS_OK);
@@ -51,18 +53,24 @@ static void check_engine(gcfs_engine eng, unsigned flags)
 		if (c == 1)
 			bad[sizeof(bad) - 1] ^= 0x01;
 		memset(out, 0xee, sizeof(out));
-		assert_int_equal(gcfs_block_decrypt(k, bno, file_id, bad, sizeof(bad), out), GCFS_EAUTH);
+		assert_int_equal(gcfs_block_decrypt(k, bno, file_id, bad, sizeof(bad), out),
+		                 GCFS_EAUTH);
 		assert_true(all_zero(out, sizeof(out)));
 	}
 	gcfs_keys_free(k);
 }
 
-static void test_failed_block_leaves_no_plaintext(void **state)
+static void test_failed_block_leaves_no_plaintext_openssl(void **state)
 {
 	(void)state;
 	check_engine(GCFS_ENGINE_OPENSSL, GCFS_FLAGS_DEFAULT);
-	check_engine(GCFS_ENGINE_IPSECMB, GCFS_FLAGS_DEFAULT);
 	check_engine(GCFS_ENGINE_OPENSSL, GCFS_FLAGS_DEFAULT | GCFS_F_AESSIV);
+}
+
+static void test_failed_block_leaves_no_plaintext_ipsecmb(void **state)
+{
+	(void)state;
+	check_engine(GCFS_ENGINE_IPSECMB, GCFS_FLAGS_DEFAULT);
 }
 
 static int parse_with_n(const char *n, const char *r, char *err)
@@ -71,12 +79,14 @@ static int parse_with_n(const char *n, const char *r, char *err)
 	gcfs_conf c;
 	/* 64-byte EncryptedKey and 32-byte salt, both zero: parse-only. */
 	snprintf(json, sizeof(json),
-		 "{\"Creator\":\"t\",\"EncryptedKey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-		 "AAAAAAAAAAAAAAAAAAAAAAAAAA==\",\"ScryptObject\":"
-		 "{\"Salt\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"N\":%s,\"R\":%s,\"P\":1,\"KeyLen\":32},"
-		 "\"Version\":2,\"FeatureFlags\":[\"HKDF\",\"GCMIV128\",\"DirIV\",\"EMENames\","
-		 "\"LongNames\",\"Raw64\"]}",
-		 n, r);
+	         "{\"Creator\":\"t\",\"EncryptedKey\":"
+	         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	         "AAAAAAAAAAAAAAAAAAAAAAAAAA==\",\"ScryptObject\":"
+	         "{\"Salt\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\",\"N\":%s,\"R\":%s,"
+	         "\"P\":1,\"KeyLen\":32},"
+	         "\"Version\":2,\"FeatureFlags\":[\"HKDF\",\"GCMIV128\",\"DirIV\",\"EMENames\","
+	         "\"LongNames\",\"Raw64\"]}",
+	         n, r);
 	return gcfs_conf_parse(json, strlen(json), &c, err, GCFS_ERRBUF);
 }
 
@@ -101,17 +111,18 @@ static void test_writer_refuses_huge_cost(void **state)
 	char *json = NULL, err[GCFS_ERRBUF];
 	(void)state;
 	assert_int_equal(gcfs_conf_create((const uint8_t *)"pw", 2, 23, GCFS_FLAGS_DEFAULT, NULL,
-					  master, &json, err, sizeof(err)),
-			 GCFS_EINVAL);
+	                                  master, &json, err, sizeof(err)),
+	                 GCFS_EINVAL);
 	assert_null(json);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_failed_block_leaves_no_plaintext),
-		cmocka_unit_test(test_scrypt_cost_is_capped),
-		cmocka_unit_test(test_writer_refuses_huge_cost),
+	    cmocka_unit_test(test_failed_block_leaves_no_plaintext_openssl),
+	    cmocka_unit_test(test_failed_block_leaves_no_plaintext_ipsecmb),
+	    cmocka_unit_test(test_scrypt_cost_is_capped),
+	    cmocka_unit_test(test_writer_refuses_huge_cost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

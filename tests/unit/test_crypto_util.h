@@ -135,4 +135,12 @@ static inline int ipsec_usable(void)
 	return rc == 0;
 }
 
+/* The ipsec-mb half of a check is its own test case: skip (reported as
+ * SKIP with the reason above), never a silent pass. */
+#define NEED_IPSEC()                                                                               \
+	do {                                                                                       \
+		if (!ipsec_usable())                                                               \
+			skip();                                                                    \
+	} while (0)
+
 #endif

@@ -17,9 +17,7 @@ def engine_env(engine):
     return env
 
 
-def skip_if_engine_missing(r, engine):
-    if r.returncode != 0 and engine == "ipsec-mb" and "unsupported" in r.stderr.lower():
-        pytest.skip(f"SKIP: ipsec-mb engine unusable here: {r.stderr.strip()}")
+skip_if_engine_missing = L.skip_if_engine_missing
 
 
 def key_args(variant, key):
