@@ -149,6 +149,8 @@ static int do_file(struct dec *d, cli_node *n)
 	close(in);
 	if (rc < 0)
 		report_block(n, rc, bb, err);
+	else if (rc > 0 && cli_interrupted())
+		rc = 1; /* run() says so, once */
 	else if (rc > 0 || ftruncate(d->outfd, (off_t)gcfs_plain_size((uint64_t)n->st.st_size)) ||
 	         finish_meta(d->outfd, &n->st))
 		out_err(d, n->ppath, strerror(errno));
@@ -282,12 +284,16 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 	rc = cli_walk(k, cdir, &ops, &d);
 	cli_progress_end(d.prog);
 	gcfs_keys_free(k);
+	if (rc == 0 && cli_interrupted())
+		rc = -1; /* a signal after the last entry: still nothing committed */
 	if (rc == 0 && cli_commit_dir(tmp, out, force) < 0) {
 		cli_err(VERB, out, "cannot move the result into place: %s", strerror(errno));
 		rc = -1;
 	}
 	if (rc < 0)
 		cli_rm_rf(tmp);
+	if (rc < 0 && cli_interrupted())
+		cli_report_interrupt(VERB, out);
 	free(tmp);
 	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
@@ -307,7 +313,8 @@ int cli_decrypt_main(int argc, char **argv)
 	int force = 0, c, h;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option says what was wrong, in our format */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
 			if (h < 0)
 				return -h;
@@ -321,12 +328,13 @@ int cli_decrypt_main(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_err(VERB, "bad option");
+			return cli_bad_option(VERB, c, argv, opts);
 		}
 	}
 	if ((h = cli_keyopt_check(VERB, &co.ko)))
 		return h;
 	if (argc - optind != 2)
-		return cli_usage_err(VERB, "need CIPHER_DIR and OUT_DIR");
+		return cli_usage_err(VERB, "usage: need CIPHER_DIR and OUT_DIR (got %d arguments)",
+		                     argc - optind);
 	return run(argv[optind], argv[optind + 1], &co.ko, (int)co.nthreads, force, co.quiet);
 }

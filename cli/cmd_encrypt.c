@@ -273,7 +273,8 @@ static int enc_entry(struct enc *e, int in, int out, const uint8_t *iv, const ch
 	if (rc == 0)
 		goto out;
 err:
-	cli_err(VERB, path, "%s", strerror(errno));
+	if (!cli_interrupted()) /* run() reports that once */
+		cli_err(VERB, path, "%s", strerror(errno));
 	rc = -1;
 out:
 	if (sub_in >= 0)
@@ -311,7 +312,7 @@ static int enc_dir(struct enc *e, int in, int out, const char *rel, int root)
 		return -1;
 	}
 	for (size_t i = 0; i < count && rc == 0; i++)
-		rc = enc_entry(e, in, out, iv, rel, root, names[i]);
+		rc = cli_interrupted() ? -1 : enc_entry(e, in, out, iv, rel, root, names[i]);
 	cli_free_names(names, count);
 	return rc;
 }
@@ -439,12 +440,16 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 	e.prog = cli_progress_new(VERB, plain, 0, quiet);
 	rc = build(&e, plain, tmp, json);
 	cli_progress_end(e.prog);
+	if (rc == 0 && cli_interrupted())
+		rc = -1; /* a signal after the last entry: still nothing committed */
 	if (rc == 0 && cli_commit_dir(tmp, cdir, 0) < 0) {
 		cli_err(VERB, cdir, "cannot move the result into place: %s", strerror(errno));
 		rc = -1;
 	}
 	if (rc < 0)
 		cli_rm_rf(tmp);
+	if (rc < 0 && cli_interrupted())
+		cli_report_interrupt(VERB, cdir);
 	free(tmp);
 out:
 	free(json);
@@ -468,7 +473,8 @@ int cli_encrypt_main(int argc, char **argv)
 	int ptnames = 0, c, h;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option says what was wrong, in our format */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		/* 't' is not in opts, so only p/m/q reach the shared handler. */
 		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
 			if (h < 0)
@@ -488,11 +494,12 @@ int cli_encrypt_main(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_err(VERB, "bad option");
+			return cli_bad_option(VERB, c, argv, opts);
 		}
 	}
 	if (argc - optind != 2)
-		return cli_usage_err(VERB, "need PLAIN_DIR and CIPHER_DIR");
+		return cli_usage_err(
+		    VERB, "usage: need PLAIN_DIR and CIPHER_DIR (got %d arguments)", argc - optind);
 	return run(argv[optind], argv[optind + 1], co.ko.passfile, co.ko.masterkey_file,
 	           (int)scryptn, ptnames, co.quiet);
 }

@@ -79,13 +79,15 @@ int cli_info_main(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (c != 'h')
-			return cli_usage_err(VERB, "bad option");
+			return cli_bad_option(VERB, c, argv, opts);
 		usage(stdout);
 		return CLI_EXIT_OK;
 	}
 	if (argc - optind != 1)
-		return cli_usage_err(VERB, "need exactly one CIPHER_DIR");
+		return cli_usage_err(VERB, "usage: need exactly one CIPHER_DIR (got %d arguments)",
+		                     argc - optind);
 	return run(argv[optind]);
 }

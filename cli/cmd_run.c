@@ -109,14 +109,16 @@ static int check_opts(const struct runopt *o)
 	int ok = 0;
 
 	if (!o->cipher || !o->mount)
-		return cli_usage_err(VERB, "--cipher and --mount are required");
+		return cli_usage_err(VERB, "usage: --cipher and --mount are required");
 	if (nkeys != 1)
-		return cli_usage_err(VERB, "give exactly one of --passfile, --masterkey-file, "
-		                           "--kbs-url/--key-uri");
+		return cli_usage_err(VERB,
+		                     "usage: give exactly one of --passfile, --masterkey-file, "
+		                     "--kbs-url/--key-uri");
 	if ((o->kbs_url || o->key_uri) && !(o->kbs_url && o->key_uri))
-		return cli_usage_err(VERB, "--kbs-url and --key-uri go together");
+		return cli_usage_err(VERB, "usage: --kbs-url and --key-uri go together");
 	if ((o->tee || o->key_format || o->protocol) && !o->kbs_url)
-		return cli_usage_err(VERB, "--tee, --key-format and --protocol need --kbs-url");
+		return cli_usage_err(VERB,
+		                     "usage: --tee, --key-format and --protocol need --kbs-url");
 	if (o->key_format && strcmp(o->key_format, "password") &&
 	    strcmp(o->key_format, "masterkey"))
 		return cli_usage_err(VERB, "--key-format: password or masterkey, not '%s'",
@@ -262,7 +264,8 @@ int cli_run_main(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CIPHER:
 			o.cipher = optarg;
@@ -307,12 +310,12 @@ int cli_run_main(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_err(VERB, "bad option");
+			return cli_bad_option(VERB, c, argv, opts);
 		}
 	}
 	if ((rc = check_opts(&o)))
 		return rc;
 	if (optind >= argc)
-		return cli_usage_err(VERB, "no command given (put it after --)");
+		return cli_usage_err(VERB, "usage: no command given (put it after --)");
 	return launch(&o, argv + optind);
 }

@@ -161,7 +161,8 @@ int cli_verify_main(int argc, char **argv)
 	int c, h;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option says what was wrong, in our format */
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
 			if (h < 0)
 				return -h;
@@ -172,12 +173,13 @@ int cli_verify_main(int argc, char **argv)
 			usage(stdout);
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_err(VERB, "bad option");
+			return cli_bad_option(VERB, c, argv, opts);
 		}
 	}
 	if ((h = cli_keyopt_check(VERB, &co.ko)))
 		return h;
 	if (argc - optind != 1)
-		return cli_usage_err(VERB, "need exactly one CIPHER_DIR");
+		return cli_usage_err(VERB, "usage: need exactly one CIPHER_DIR (got %d arguments)",
+		                     argc - optind);
 	return run(argv[optind], &co.ko, (int)co.nthreads, co.quiet);
 }

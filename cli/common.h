@@ -22,6 +22,12 @@ void cli_err(const char *verb, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Usage error: message plus "Try 'unseal <verb> --help'"; returns CLI_EXIT_USAGE. */
 int cli_usage_err(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After getopt_long (opterr = 0, optstring starting with ':') returned '?'
+ * or ':': "unseal: <verb>: --name: unrecognized option" (or "option requires
+ * an argument", "option takes no argument", "ambiguous option"); returns
+ * CLI_EXIT_USAGE. */
+struct option;
+int cli_bad_option(const char *verb, int c, char *const *argv, const struct option *opts);
 /* Parse a decimal int in [lo, hi]; -1 on junk. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 
@@ -54,6 +60,9 @@ int cli_commit_dir(const char *tmp, const char *final, int replace);
  * cli_interrupted() and fail normally, so temp dirs are still removed. */
 void cli_catch_signals(void);
 int cli_interrupted(void);
+/* "unseal: <verb>: <out>: interrupted by SIGTERM; temporary output removed".
+ * Messages about the interrupted file itself are left out by the verbs. */
+void cli_report_interrupt(const char *verb, const char *out);
 /* Sum of st_size of the regular files under path (no symlinks followed). */
 uint64_t cli_tree_bytes(const char *path, int cipher_sizes);
 

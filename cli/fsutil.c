@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -34,6 +35,53 @@ int cli_usage_err(const char *verb, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'unseal %s --help'.\n", verb);
 	return CLI_EXIT_USAGE;
+}
+
+/* The long option that `arg` ("--name" or "--name=value") names, allowing
+ * unique abbreviations as getopt_long does; *n gets the name's length.
+ * NULL if none, `ambiguous` set if several. */
+static const struct option *long_named(const char *arg, const struct option *opts, size_t *n,
+                                       int *ambiguous)
+{
+	const struct option *hit = NULL;
+	int count = 0;
+
+	*n = strcspn(arg, "=");
+	for (const struct option *o = opts; o->name; o++) {
+		if (strncmp(o->name, arg, *n))
+			continue;
+		if (strlen(o->name) == *n)
+			return o; /* an exact match wins */
+		hit = o;
+		count++;
+	}
+	*ambiguous = count > 1;
+	return count == 1 ? hit : NULL;
+}
+
+int cli_bad_option(const char *verb, int c, char *const *argv, const struct option *opts)
+{
+	/* getopt_long has consumed a long option's whole argument, so it is
+	 * argv[optind - 1]; a short one is optopt. */
+	const char *elem = optind > 0 ? argv[optind - 1] : "";
+	const struct option *o;
+	size_t n = 0;
+	int ambiguous = 0;
+
+	if (!strncmp(elem, "--", 2)) {
+		o = long_named(elem + 2, opts, &n, &ambiguous);
+		if (!optopt)
+			return cli_usage_err(verb, "--%.*s: %s", (int)n, elem + 2,
+			                     ambiguous ? "ambiguous option"
+			                               : "unrecognized option");
+		if (o && o->val == optopt)
+			return cli_usage_err(verb, "--%s: %s", o->name,
+			                     c == ':' ? "option requires an argument"
+			                              : "option takes no argument");
+	}
+	if (!optopt)
+		return cli_usage_err(verb, "%s: unrecognized option", elem);
+	return cli_usage_err(verb, "-%c: unrecognized option", optopt);
 }
 
 int cli_parse_int(const char *s, long lo, long hi, long *out)
@@ -333,6 +381,16 @@ void cli_catch_signals(void)
 int cli_interrupted(void)
 {
 	return got_signal != 0;
+}
+
+void cli_report_interrupt(const char *verb, const char *out)
+{
+	const char *name = got_signal == SIGINT    ? "SIGINT"
+	                   : got_signal == SIGTERM ? "SIGTERM"
+	                   : got_signal == SIGHUP  ? "SIGHUP"
+	                                           : "a signal";
+
+	cli_err(verb, out, "interrupted by %s; temporary output removed", name);
 }
 
 static uint64_t tree_sum;

@@ -257,6 +257,6 @@ int cli_common_opt(const char *verb, int c, const char *arg, cli_common *co)
 int cli_keyopt_check(const char *verb, const cli_keyopt *ko)
 {
 	if (ko->passfile && ko->masterkey_file)
-		return cli_usage_err(verb, "--passfile and --masterkey-file exclude each other");
+		return cli_usage_err(verb, "--passfile: cannot be combined with --masterkey-file");
 	return 0;
 }

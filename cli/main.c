@@ -53,7 +53,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(v, verbs[i].name))
 			return verbs[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "unseal: %s: unknown verb\n", v);
-	usage(stderr);
+	fprintf(stderr, "unseal: %s: unknown verb (see 'unseal --help')\n", v);
 	return CLI_EXIT_USAGE;
 }

@@ -229,7 +229,8 @@ static int walk_dir(struct walker *w, cli_node *dn)
 		if (gcfs_name_is_meta(w->k, names[i], dn->parent == NULL))
 			continue;
 		if (cli_interrupted()) {
-			fprintf(stderr, "unseal: interrupted\n");
+			/* The verb reports it once, naming its output. */
+			errno = EINTR;
 			rc = -1;
 			break;
 		}
