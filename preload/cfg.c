@@ -28,6 +28,42 @@ static struct cwd_state *_Atomic cwd_now;
 
 /* ---- configuration ---- */
 
+/* The mount path as the kernel would canonicalise it: its deepest existing
+ * ancestor through realpath(), the missing rest appended.  A mount under a
+ * symlinked directory (/models -> /data/models) then matches what
+ * realpath() and getcwd() return; the spelling the user gave stays an alias. */
+static void canonical_mount(const char *m, char *out, size_t cap)
+{
+	char head[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(m);
+
+	shim_fmt(out, cap, "%s", m);
+	for (;;) {
+		shim_fmt(head, sizeof(head), "%.*s", (int)n, m);
+		if (REAL(realpath)(head, real)) {
+			/* real + the missing rest ("/" + "/x" must not be "//x") */
+			shim_fmt(out, cap, "%s%s", strcmp(real, "/") ? real : "",
+			         n > 1 ? m + n : m);
+			return;
+		}
+		if (n == 1)
+			return;
+		while (n > 1 && m[n - 1] != '/')
+			n--;
+		if (n > 1)
+			n--;
+	}
+}
+
+int shim_alias_subst(const char *in, char *out, size_t cap)
+{
+	size_t n = shim_cfg.alias_len;
+
+	if (!n || strncmp(in, shim_cfg.alias, n) || (in[n] && in[n] != '/'))
+		return 0;
+	return shim_fmt(out, cap, "%s%s", shim_cfg.mount, in + n) < (int)cap;
+}
+
 static int mount_is_usable(const char *m)
 {
 	struct stat st;
@@ -73,6 +109,16 @@ static void init_once_fn(void)
 		         c, strerror(errno));
 		return;
 	}
+	{
+		char canon[PATH_MAX];
+
+		canonical_mount(shim_cfg.mount, canon, sizeof(canon));
+		if (strcmp(canon, shim_cfg.mount)) {
+			memcpy(shim_cfg.alias, shim_cfg.mount, sizeof(shim_cfg.alias));
+			shim_cfg.alias_len = strlen(shim_cfg.alias);
+			memcpy(shim_cfg.mount, canon, sizeof(shim_cfg.mount));
+		}
+	}
 	if (!mount_is_usable(shim_cfg.mount)) {
 		shim_log(SHIM_LOG_ERROR,
 		         "unseal: config: %s: exists and is not an empty directory; refusing to "
@@ -97,6 +143,29 @@ static void init_once_fn(void)
 void shim_init(void)
 {
 	pthread_once(&init_once, init_once_fn);
+}
+
+/* ---- missing ancestors of the mount ---- */
+
+void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap)
+{
+	size_t n = strlen(vpath);
+	const char *p = shim_cfg.mount + n + (n > 1), *e = strchr(p, '/');
+	struct stat st;
+
+	shim_fmt(next, ncap, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
+	shim_fmt(real, rcap, "%s", vpath);
+	for (;;) {
+		char *s = strrchr(real, '/');
+
+		if (!s || s == real) {
+			shim_fmt(real, rcap, "/");
+			return;
+		}
+		*s = 0;
+		if (REAL(stat)(real, &st) == 0 && S_ISDIR(st.st_mode))
+			return;
+	}
 }
 
 /* ---- cwd ---- */

@@ -204,6 +204,16 @@ void shim_fd_revalidate(void)
 	errno = saved;
 }
 
+void shim_trace_fd_at(const char *fn, int fd)
+{
+	struct shim_fd *e = shim_fd_get(fd);
+
+	if (!e)
+		return;
+	shim_log(SHIM_LOG_DEBUG, "unseal: trace: %s: %s (fd %d)", fn, e->vpath, fd);
+	shim_fd_put(e);
+}
+
 void shim_fd_atfork_prepare(void)
 {
 	pthread_mutex_lock(&tab_lock);

@@ -35,7 +35,9 @@ struct shim_file {
 	ino_t ino;
 	off_t csize;
 	struct timespec mtime;
-	int memfd;
+	int memfd;  /* internal fd (ifd.c) */
+	dev_t mdev; /* the memfd's identity: what every reopen must get */
+	ino_t mino;
 	uint64_t size;
 	int refs;
 	int state;
@@ -289,7 +291,19 @@ out:
 	if (rc && fc.mfd >= 0)
 		REAL(close)(fc.mfd); /* partial plaintext: never handed out */
 	errno = e;
-	return rc ? rc : fc.mfd;
+	return rc ? rc : shim_ifd_hide(fc.mfd);
+}
+
+/* Record which inode f's memfd is, so a reopen can prove it got it. */
+static int identify(struct shim_file *f)
+{
+	struct stat st;
+
+	if (REAL(fstat)(f->memfd, &st) < 0)
+		return -errno;
+	f->mdev = st.st_dev;
+	f->mino = st.st_ino;
+	return 0;
 }
 
 /* Decrypt r's cipher file into a new sealed memfd; 0 or -errno. */
@@ -321,6 +335,9 @@ static int load(struct shim_file *f, const struct shim_res *r)
 		return mfd;
 	f->memfd = mfd;
 	f->size = gf.plain_size;
+	rc = identify(f);
+	if (rc)
+		return rc; /* the memfd is closed by the last put */
 	SHIM_DBG("unseal: open: %s: decrypted %llu bytes", r->vpath,
 	         (unsigned long long)gf.plain_size);
 	return 0;
@@ -413,6 +430,10 @@ struct shim_file *shim_file_adopt(int memfd, uint64_t size)
 	f->size = size;
 	f->refs = 1;
 	f->state = F_READY;
+	if (identify(f)) {
+		free(f);
+		return NULL;
+	}
 	return f;
 }
 
@@ -439,7 +460,20 @@ void shim_file_put(struct shim_file *f)
 	}
 	unlock(&s);
 	if (fd >= 0)
-		REAL(close)(fd);
+		shim_ifd_close(fd);
+}
+
+void shim_file_stale(struct shim_file *f)
+{
+	shim_sigs s;
+
+	/* Lookups skip failed objects; holders keep theirs until they let go. */
+	lock(&s);
+	if (f->state == F_READY) {
+		f->state = F_FAILED;
+		f->err = ESTALE;
+	}
+	unlock(&s);
 }
 
 int shim_file_memfd(const struct shim_file *f)
@@ -456,16 +490,32 @@ int shim_file_reopen(struct shim_file *f, int flags)
 {
 	char p[64];
 	int keep = O_ACCMODE | O_CLOEXEC | O_NONBLOCK | O_PATH | O_NOCTTY | O_LARGEFILE;
+	struct stat st;
 	int fd;
 
+	if (!shim_ifd_ok(f->memfd)) {
+		errno = ESTALE; /* the program dup2()ed over it */
+		return -1;
+	}
 	/* A fresh open file description (own offset) on the same memfd; the
 	 * caller's O_DIRECT, O_NOFOLLOW, O_CREAT... do not apply to it. */
 	shim_fmt(p, sizeof(p), "/proc/self/fd/%d", f->memfd);
 	fd = REAL(open)(p, flags & keep);
-	if (fd >= 0 || (errno != ENOENT && errno != EACCES))
-		return fd;
-	shim_log(SHIM_LOG_WARN, "unseal: open: /proc unavailable, sharing one file offset");
-	return REAL(fcntl)(f->memfd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	if (fd < 0 && (errno == ENOENT || errno == EACCES)) {
+		shim_log(SHIM_LOG_WARN, "unseal: open: /proc unavailable, sharing one file offset");
+		fd = REAL(fcntl)(f->memfd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	}
+	if (fd < 0)
+		return -1;
+	/* Whatever sits at that number now must be our plaintext: a raw
+	 * close()+open() behind the shim's back would otherwise hand out
+	 * another file's bytes. */
+	if (REAL(fstat)(fd, &st) < 0 || st.st_dev != f->mdev || st.st_ino != f->mino) {
+		REAL(close)(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
 }
 
 /* ---- mappings ---- */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -382,6 +383,25 @@ static int key_load(char *why, size_t whylen)
 	return rc;
 }
 
+/* From the first key load on, this process holds key material that is not
+ * all ours to place: OpenSSL's expanded key schedules and the KBS session
+ * key live in its heap, which MADV_DONTDUMP cannot reach.  So no core
+ * dumps (children inherit the limit) unless UNSEAL_ALLOW_CORE=1. */
+static void core_guard(void)
+{
+	const char *a = getenv("UNSEAL_ALLOW_CORE");
+	struct rlimit rl;
+
+	if (a && !strcmp(a, "1"))
+		return;
+	if (getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur != 0) {
+		rl.rlim_cur = 0;
+		if (setrlimit(RLIMIT_CORE, &rl) == 0)
+			shim_log(SHIM_LOG_INFO, "unseal: key: core dumps off for this process "
+			                        "(UNSEAL_ALLOW_CORE=1 keeps them)");
+	}
+}
+
 const gcfs_keys *shim_keys(void)
 {
 	char why[768];
@@ -398,6 +418,7 @@ const gcfs_keys *shim_keys(void)
 	 * must pass through. Signals stay deliverable (scrypt/KBS are slow). */
 	pthread_mutex_lock(&key_lock);
 	if (state_get() == KEY_NONE) {
+		core_guard();
 		shim_busy++;
 		why[0] = 0;
 		st = key_load(why, sizeof(why)) ? KEY_FAILED : KEY_OK;

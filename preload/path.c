@@ -506,12 +506,17 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 			if (strlen(path) >= sizeof(work))
 				goto toolong;
 			strcpy(work, path);
-		} else if (shim_proc_fd_subst(path, work, sizeof(work))) {
+		} else if (shim_proc_fd_subst(path, work, sizeof(work)) ||
+		           shim_alias_subst(path, work, sizeof(work))) {
 			/* resolved below */
 		} else if (needs_norm(path)) {
+			char norm[PATH_MAX];
+
 			if (shim_normalize(path, work, sizeof(work)))
 				return SHIM_PASS;
-			if (!shim_under_mount(work))
+			if (shim_alias_subst(work, norm, sizeof(norm)))
+				strcpy(work, norm);
+			else if (!shim_under_mount(work))
 				return ancestor(work, r);
 			if (path[strlen(path) - 1] == '/')
 				strcat(work, "/");

@@ -10,6 +10,7 @@
 #define SHIM_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -61,11 +62,13 @@ struct shim_cfg {
 	int enabled;           /* 0: everything passes through */
 	char cipher[PATH_MAX]; /* cipher directory, absolute, no trailing '/' */
 	size_t cipher_len;
-	char mount[PATH_MAX]; /* virtual root, absolute, normalised */
+	char mount[PATH_MAX]; /* virtual root, absolute, normalised, canonical ancestors */
 	size_t mount_len;
-	int stream;          /* UNSEAL_STREAM=1 */
-	uint64_t stream_min; /* UNSEAL_STREAM_MIN (0 = never by size) */
-	int nthreads;        /* decrypt threads */
+	char alias[PATH_MAX]; /* UNSEAL_MOUNT as given, if it went through a symlink */
+	size_t alias_len;     /* 0: no alias */
+	int stream;           /* UNSEAL_STREAM=1 */
+	uint64_t stream_min;  /* UNSEAL_STREAM_MIN (0 = never by size) */
+	int nthreads;         /* decrypt threads */
 };
 extern struct shim_cfg shim_cfg;
 void shim_init(void); /* idempotent, thread-safe */
@@ -98,9 +101,17 @@ const char *shim_res_path(const struct shim_res *r, const char *orig);
 /* Lexical normalisation of an absolute path (//, ., ..); 0 or -ENAMETOOLONG. */
 int shim_normalize(const char *in, char *out, size_t cap);
 int shim_under_mount(const char *abs);
+/* abs spelled through the UNSEAL_MOUNT alias: out = the same path under the
+ * canonical mount; 1 if substituted. */
+int shim_alias_subst(const char *abs, char *out, size_t cap);
 /* "/proc/self/fd/N[/rest]" (and /dev/fd, /proc/<pid>/fd) of a tracked fd:
  * out gets its virtual path + rest; 1 if substituted. */
 int shim_proc_fd_subst(const char *path, char *out, size_t cap);
+
+/* A missing ancestor of the mount (/models of /models/qwen/m): the deepest
+ * real directory above it, which chdir and opendir really use, and the one
+ * entry it lists (the next component of the mount path). */
+void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap);
 
 /* Virtual cwd (path.c): set after chdir/fchdir. */
 void shim_cwd_set_virtual(const char *vpath);
@@ -144,8 +155,11 @@ struct shim_file *shim_file_get(const struct shim_res *r);
 void shim_file_put(struct shim_file *f);
 int shim_file_memfd(const struct shim_file *f);
 uint64_t shim_file_size(const struct shim_file *f);
-/* Open a fresh file description on the plaintext with the caller's flags. */
+/* Open a fresh file description on the plaintext with the caller's flags;
+ * ESTALE if the memfd is no longer reachable (then shim_file_stale(f) and
+ * get a new object). */
 int shim_file_reopen(struct shim_file *f, int flags);
+void shim_file_stale(struct shim_file *f);
 /* mmap/munmap bookkeeping so a file stays cached while mapped. */
 void shim_file_mapped(struct shim_file *f, void *addr, size_t len);
 void shim_file_unmapped(void *addr, size_t len);
@@ -154,7 +168,8 @@ void shim_file_atfork_parent(void);
 void shim_file_atfork_child(void);
 
 /* ---- fd table (fd.c) ---- */
-enum { SHIM_FD_FILE = 1, SHIM_FD_DIR = 2, SHIM_FD_STREAM = 3 };
+/* NODE: an O_PATH symlink or a fifo/device: metadata and EROFS only. */
+enum { SHIM_FD_FILE = 1, SHIM_FD_DIR = 2, SHIM_FD_STREAM = 3, SHIM_FD_NODE = 4 };
 struct shim_stream;
 struct shim_fd {
 	int refs; /* fd numbers sharing this entry (dup) + holders */
@@ -185,13 +200,37 @@ void shim_fd_gc(void); /* free graveyard entries (never on the close path) */
 /* 1 if fd is tracked (virtual dir, O_PATH handle, file, stream): any
  * mutation through it must fail with EROFS (w_fdmut.c). */
 int shim_fd_readonly(int fd);
+/* UNSEAL_LOG=debug: trace fd-level call `fn` when fd is one of ours. */
+void shim_trace_fd_at(const char *fn, int fd);
+#define shim_trace_fd(fn, fd)                                                                      \
+	do {                                                                                       \
+		if (shim_log_level >= SHIM_LOG_DEBUG)                                              \
+			shim_trace_fd_at(fn, fd);                                                  \
+	} while (0)
 void shim_fd_atfork_prepare(void);
 void shim_fd_atfork_parent(void);
 void shim_fd_atfork_child(void);
 
+/* ---- the shim's own fds (ifd.c) ---- */
+/* Move fd to a high number (close-on-exec) and mark it internal; returns
+ * the fd to use from now on. */
+int shim_ifd_hide(int fd);
+int shim_ifd_is(int fd);
+/* Still ours: not taken over by the program (dup2/dup3 onto it). */
+#define shim_ifd_ok(fd) shim_ifd_is(fd)
+/* Close an internal fd unless the program has taken the number over. */
+void shim_ifd_close(int fd);
+/* The program made fd its own (dup2/dup3 target). */
+void shim_ifd_lost(int fd);
+/* close_range() that leaves internal fds open; highest internal fd or -1. */
+int shim_ifd_close_range(unsigned lo, unsigned hi, int flags);
+int shim_ifd_last(void);
+
 /* ---- virtual directories (vdir.c) ---- */
 int shim_vdir_active(void);
 int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root);
+/* d (a real DIR on some directory above) lists ".", ".." and `name`. */
+int shim_vdir_register_anc(DIR *d, const char *name, ino_t ino);
 void shim_vdir_forget(DIR *d);
 /* 1 and *out set (NULL at end) if d is virtual; 0 if not ours. */
 int shim_vdir_next(DIR *d, struct dirent64 **out);
@@ -221,6 +260,17 @@ off_t shim_stream_lseek(int fd, off_t off, int whence, int *handled);
 /* Turn a streaming fd into a plain memfd-backed fd before a use we cannot
  * serve (mmap, fdopen, dup, sendfile...).  0 if done or not streaming. */
 int shim_stream_fill(int fd);
+/* shim_stream_fill() in a wrapper: 1 with errno set (EIO, EFBIG, ...) if
+ * the fd cannot be completed; the wrapper then fails. */
+static inline int shim_fill_failed(int fd)
+{
+	int rc = shim_stream_fill(fd);
+
+	if (rc >= 0)
+		return 0;
+	errno = -rc;
+	return 1;
+}
 void shim_stream_free(struct shim_stream *s);
 
 #endif

@@ -2,11 +2,11 @@
  * peak memory about constant for programs that load a huge file with
  * read()/pread() into their own heap (no 2x plaintext).
  *
- * The program gets an O_PATH fd on a placeholder: a 0-byte memfd sealed
- * against writing and growing.  fstat through the shim shows the plaintext
- * size; a read that bypasses the shim (raw syscall, io_uring) fails with
- * EBADF, and reopening /proc/<pid>/fd/N (raw syscall, another process)
- * yields an empty file -- never zeros, plaintext or ciphertext.  Interposed read/pread/
+ * The program gets a placeholder fd: O_PATH on the /proc/self symlink.
+ * fstat through the shim shows the plaintext size; a read that bypasses
+ * the shim (raw syscall, io_uring, an exec'd child that inherited it) fails
+ * with EBADF, and reopening /proc/<pid>/fd/N fails with ELOOP, root or not
+ * -- never an empty file, zeros, plaintext or ciphertext.  Interposed read/pread/
  * readv/preadv/lseek are served from the ciphertext.  Reads of 64 KiB and
  * more are decrypted straight into the caller's buffer (all threads from
  * 1 MiB up); smaller ones go through a 2 MiB read-ahead window that all
@@ -113,9 +113,9 @@ void shim_stream_free(struct shim_stream *s)
 		return;
 	all_del(s);
 	if (s->cfd >= 0)
-		REAL(close)(s->cfd);
+		shim_ifd_close(s->cfd);
 	if (s->memfd >= 0)
-		REAL(close)(s->memfd);
+		shim_ifd_close(s->memfd);
 	if (s->win) {
 		gcfs_wipe(s->win, WIN_SIZE);
 		REAL(munmap)(s->win, WIN_SIZE);
@@ -124,23 +124,11 @@ void shim_stream_free(struct shim_stream *s)
 	free(s);
 }
 
-/* The program's fd: O_PATH on a sealed empty memfd (see the top). */
+/* The program's fd (see the top): an fd that can be neither read nor
+ * reopened for reading by anything that bypasses the shim. */
 static int placeholder(int flags)
 {
-	int mfd = shim_memfd_new(), fd = -1, e;
-	char p[64];
-
-	if (mfd < 0)
-		return -1;
-	if (REAL(fcntl)(mfd, F_ADD_SEALS,
-	                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0) {
-		shim_fmt(p, sizeof(p), "/proc/self/fd/%d", mfd);
-		fd = REAL(open)(p, O_PATH | (flags & O_CLOEXEC));
-	}
-	e = errno;
-	REAL(close)(mfd); /* the O_PATH fd keeps it alive */
-	errno = e;
-	return fd;
+	return REAL(open)("/proc/self", O_PATH | O_NOFOLLOW | (flags & O_CLOEXEC));
 }
 
 int shim_stream_open(const struct shim_res *r, int flags, int *handled)
@@ -160,7 +148,7 @@ int shim_stream_open(const struct shim_res *r, int flags, int *handled)
 	s->memfd = -1;
 	all_add(s);
 	shim_fmt(s->vpath, sizeof(s->vpath), "%s", r->vpath);
-	s->cfd = shim_cipher_open(r, &cst);
+	s->cfd = shim_ifd_hide(shim_cipher_open(r, &cst));
 	if (s->cfd < 0)
 		goto fail;
 	if (gcfs_file_open(&io, (uint64_t)cst.st_size, &s->gf, err, sizeof(err))) {
@@ -194,6 +182,17 @@ fail:
 	return -1;
 }
 
+/* The cipher fd is still ours (the program may have dup2()ed over it; what
+ * sits there now would fail authentication anyway, but say why). */
+static int cipher_ok(struct shim_stream *s)
+{
+	if (shim_ifd_ok(s->cfd))
+		return 1;
+	shim_log(SHIM_LOG_ERROR, "unseal: read: %s: cipher fd %d taken over by the program",
+	         s->vpath, s->cfd);
+	return 0;
+}
+
 static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int threads,
                    size_t *done)
 {
@@ -205,6 +204,8 @@ static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int
 
 	if (!k)
 		return -EACCES;
+	if (!cipher_ok(s))
+		return -EIO;
 	rc = gcfs_file_read(k, &io, &s->gf, dst, n, off, threads, done, &bad, err, sizeof(err));
 	if (rc) {
 		if (err[0])
@@ -361,6 +362,8 @@ static int fill_memfd(struct shim_stream *s)
 	k = shim_keys();
 	if (!k)
 		return -EACCES;
+	if (!cipher_ok(s))
+		return -EIO;
 	mfd = shim_plain_memfd(k, s->cfd, &s->gf, s->vpath, "stream");
 	if (mfd < 0)
 		return mfd;

@@ -17,6 +17,9 @@ struct vdir {
 	UT_hash_handle hh;
 	DIR *d;
 	int is_root;
+	int anc; /* a missing ancestor: next synthetic entry + 1, 0 if not */
+	ino_t anc_ino;
+	char anc_name[GCFS_NAME_MAX + 1];
 	uint8_t iv[GCFS_DIRIV_LEN];
 	char cpath[PATH_MAX];
 	struct dirent64 ent; /* d_name[256] holds any plaintext name + NUL */
@@ -94,6 +97,43 @@ int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root
 	return 0;
 }
 
+int shim_vdir_register_anc(DIR *d, const char *name, ino_t ino)
+{
+	struct vdir *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return -1;
+	v->d = d;
+	v->anc = 1;
+	v->anc_ino = ino;
+	shim_fmt(v->anc_name, sizeof(v->anc_name), "%s", name);
+	pthread_mutex_lock(&v_lock);
+	HASH_ADD_PTR(vdirs, d, v);
+	nvdirs++;
+	pthread_mutex_unlock(&v_lock);
+	return 0;
+}
+
+/* Entry i of an ancestor's listing: ".", "..", then the next component. */
+static int anc_next(struct vdir *v, struct dirent64 **out)
+{
+	static const char *const dots[] = {".", ".."};
+	int i = v->anc - 1;
+
+	*out = NULL;
+	if (i > 2)
+		return 1;
+	shim_fmt(v->ent.d_name, sizeof(v->ent.d_name), "%s", i < 2 ? dots[i] : v->anc_name);
+	v->ent.d_ino = v->anc_ino;
+	v->ent.d_off = ++v->anc;
+	v->ent.d_type = DT_DIR;
+	v->ent.d_reclen =
+	    (unsigned short)((offsetof(struct dirent64, d_name) + strlen(v->ent.d_name) + 1 + 7) &
+	                     ~7u);
+	*out = &v->ent;
+	return 1;
+}
+
 static struct vdir *find(DIR *d)
 {
 	struct vdir *v;
@@ -132,6 +172,8 @@ int shim_vdir_next(DIR *d, struct dirent64 **out)
 
 	if (!v)
 		return 0;
+	if (v->anc)
+		return anc_next(v, out);
 	/* POSIX: concurrent readdir on one DIR* is the caller's problem, so
 	 * v is used without the table lock. */
 	while ((e = REAL(readdir64)(d))) {

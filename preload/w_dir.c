@@ -11,12 +11,35 @@
 
 #include "preload/shim.h"
 
+/* A missing ancestor of the mount lists the next component only; the DIR*
+ * is a real one on the deepest real directory above it. */
+static DIR *anc_opendir(const struct shim_res *r)
+{
+	char real[PATH_MAX], next[GCFS_NAME_MAX + 1];
+	struct stat st = r->st;
+	DIR *d;
+
+	shim_anc_info(r->vpath, real, sizeof(real), next, sizeof(next));
+	d = REAL(opendir)(real);
+	if (!d)
+		return NULL;
+	if (shim_vdir_register_anc(d, next, r->st.st_ino)) {
+		REAL(closedir)(d);
+		errno = ENOMEM;
+		return NULL;
+	}
+	shim_fd_add(dirfd(d), SHIM_FD_DIR, NULL, r->vpath, r->cpath, &st);
+	return d;
+}
+
 static DIR *vopendir(const struct shim_res *r)
 {
 	struct stat st = r->st;
 	DIR *d;
 
-	if (!r->exists || r->is_anc) {
+	if (r->exists && r->is_anc)
+		return anc_opendir(r);
+	if (!r->exists) {
 		errno = ENOENT;
 		return NULL;
 	}
@@ -276,6 +299,7 @@ long shim_getdents_impl(int fd, void *buf, size_t len, int *handled)
 		return -1;
 	}
 	*handled = 1;
+	shim_trace_fd("getdents64", fd);
 	is_root = !strcmp(e->vpath, shim_cfg.mount);
 	rc = shim_diriv(e->cpath, iv);
 	raw = rc ? NULL : malloc(len);

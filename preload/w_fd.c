@@ -14,9 +14,15 @@
 
 SHIM_EXPORT int close(int fd)
 {
+	/* The shim's own fd: the program never opened it. */
+	if (shim_ifd_is(fd) && !shim_busy) {
+		errno = EBADF;
+		return -1;
+	}
 	if (shim_fd_tracked(fd)) {
 		int saved = errno;
 
+		shim_trace_fd(__func__, fd);
 		shim_fd_drop(fd);
 		errno = saved;
 	}
@@ -33,7 +39,7 @@ SHIM_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 		shim_fd_drop_range(lo, hi);
 		errno = saved;
 	}
-	return REAL(close_range)(lo, hi, flags);
+	return shim_ifd_close_range(lo, hi, flags);
 }
 
 SHIM_EXPORT void closefrom(int lo)
@@ -42,6 +48,11 @@ SHIM_EXPORT void closefrom(int lo)
 
 	if (lo >= 0)
 		shim_fd_drop_range((unsigned)lo, ~0u);
+	if (lo >= 0 && shim_ifd_last() >= lo) {
+		/* Close up to our highest fd around ours, then the rest. */
+		(void)shim_ifd_close_range((unsigned)lo, (unsigned)shim_ifd_last(), 0);
+		lo = shim_ifd_last() + 1;
+	}
 	errno = saved;
 	REAL(closefrom)(lo);
 }
@@ -50,7 +61,9 @@ SHIM_EXPORT int dup(int fd)
 {
 	int nfd;
 
-	shim_stream_fill(fd);
+	shim_trace_fd(__func__, fd);
+	if (shim_fill_failed(fd))
+		return -1;
 	nfd = REAL(dup)(fd);
 	if (nfd >= 0 && shim_fd_tracked(fd))
 		shim_fd_dup(fd, nfd);
@@ -61,7 +74,11 @@ SHIM_EXPORT int dup2(int o, int n)
 {
 	int r;
 
-	shim_stream_fill(o);
+	shim_trace_fd(__func__, o);
+	if (shim_fill_failed(o))
+		return -1;
+	if (o != n && shim_ifd_is(n))
+		shim_ifd_lost(n);
 	r = REAL(dup2)(o, n);
 	if (r >= 0 && o != n) {
 		int saved = errno;
@@ -76,7 +93,11 @@ SHIM_EXPORT int dup3(int o, int n, int flags)
 {
 	int r;
 
-	shim_stream_fill(o);
+	shim_trace_fd(__func__, o);
+	if (shim_fill_failed(o))
+		return -1;
+	if (o != n && shim_ifd_is(n))
+		shim_ifd_lost(n);
 	r = REAL(dup3)(o, n, flags);
 	if (r >= 0) {
 		int saved = errno;
@@ -95,7 +116,9 @@ static int fcntl_core(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 
 	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
 		return real(fd, cmd, arg);
-	shim_stream_fill(fd);
+	shim_trace_fd("fcntl", fd);
+	if (shim_fill_failed(fd))
+		return -1;
 	r = real(fd, cmd, arg);
 	if (r >= 0 && shim_fd_tracked(fd)) {
 		int saved = errno;
@@ -131,7 +154,9 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	/* glibc reads a FILE* internally: it must be real plaintext. */
-	shim_stream_fill(fd);
+	shim_trace_fd(__func__, fd);
+	if (shim_fill_failed(fd))
+		return NULL;
 	return REAL(fdopen)(fd, mode);
 }
 
@@ -140,8 +165,10 @@ SHIM_EXPORT int fclose(FILE *fp)
 	if (fp) {
 		int fd = fileno(fp), saved = errno;
 
-		if (fd >= 0)
+		if (fd >= 0) {
+			shim_trace_fd(__func__, fd);
 			shim_fd_drop(fd);
+		}
 		errno = saved;
 	}
 	return REAL(fclose)(fp);

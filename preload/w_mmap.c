@@ -15,8 +15,10 @@ static void *mmap_core(void *(*real)(void *, size_t, int, int, int, off_t), void
 
 	if (fd < 0 || !shim_fd_tracked(fd))
 		return real(addr, len, prot, flags, fd, off);
-	/* A streaming fd has no content yet: fill it first. */
-	shim_stream_fill(fd);
+	shim_trace_fd("mmap", fd);
+	/* A streaming fd has no content yet: fill it first (or fail). */
+	if (shim_fill_failed(fd))
+		return MAP_FAILED;
 	p = real(addr, len, prot, flags, fd, off);
 	if (p == MAP_FAILED)
 		return p;

@@ -27,6 +27,26 @@ static int open_dir(const struct shim_res *r, int flags)
 	return fd;
 }
 
+/* An O_PATH symlink, a fifo or a device (only their names are encrypted):
+ * the real entry, tracked so that fstat shows the plaintext view,
+ * readlinkat(fd, "") decrypts, and nothing mutates the cipher entry. */
+static int open_node(const struct shim_res *r, int flags)
+{
+	struct stat st = r->st;
+	int fd = REAL(openat)(AT_FDCWD, r->cpath, flags, 0);
+
+	if (fd < 0)
+		return fd;
+	shim_stat_translate(r->cpath, &st);
+	if (shim_fd_add(fd, SHIM_FD_NODE, NULL, r->vpath, r->cpath, &st)) {
+		/* Untracked it would show the cipher entry: refuse. */
+		REAL(close)(fd);
+		errno = EMFILE;
+		return -1;
+	}
+	return fd;
+}
+
 static int open_file(const struct shim_res *r, int flags, int allow_stream)
 {
 	struct shim_file *f;
@@ -39,15 +59,27 @@ static int open_file(const struct shim_res *r, int flags, int allow_stream)
 		if (h)
 			return fd;
 	}
-	f = shim_file_get(r);
-	if (!f)
-		return -1;
-	fd = shim_file_reopen(f, flags);
-	if (fd < 0) {
-		int e = errno;
+	for (int tries = 0;; tries++) {
+		int e;
 
+		f = shim_file_get(r);
+		if (!f)
+			return -1;
+		fd = shim_file_reopen(f, flags);
+		if (fd >= 0)
+			break;
+		e = errno;
+		if (e == ESTALE) {
+			/* Our memfd was closed or replaced under us: decrypt
+			 * again rather than trust what sits at its number. */
+			shim_log(SHIM_LOG_WARN, "unseal: open: %s: cached plaintext lost, %s",
+			         r->vpath, tries ? "giving up" : "decrypting again");
+			shim_file_stale(f);
+		}
 		shim_file_put(f);
-		errno = e;
+		if (e == ESTALE && !tries)
+			continue;
+		errno = e == ESTALE ? EIO : e;
 		return -1;
 	}
 	if (shim_fd_add(fd, SHIM_FD_FILE, f, r->vpath, r->cpath, &st))
@@ -99,12 +131,12 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 			errno = ENOTDIR;
 			return -1;
 		}
-		if (flags & O_PATH)
-			return REAL(openat)(AT_FDCWD, r.cpath, flags, 0);
-		errno = ELOOP;
-		return -1;
-	}
-	if (S_ISDIR(r.st.st_mode))
+		if (!(flags & O_PATH)) {
+			errno = ELOOP;
+			return -1;
+		}
+		fd = open_node(&r, flags);
+	} else if (S_ISDIR(r.st.st_mode))
 		fd = open_dir(&r, flags);
 	else if (flags & O_DIRECTORY) {
 		errno = ENOTDIR;
@@ -113,8 +145,7 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 		errno = EROFS;
 		return -1;
 	} else if (!S_ISREG(r.st.st_mode))
-		/* fifos and devices: only their names are encrypted. */
-		fd = REAL(openat)(AT_FDCWD, r.cpath, flags, 0);
+		fd = open_node(&r, flags);
 	else
 		fd = open_file(&r, flags, allow_stream);
 	if (fd >= 0)

@@ -40,7 +40,8 @@ ssize_t shim_readlink_impl(int dirfd, const char *path, char *buf, size_t len, i
 		memcpy(buf, tmp, (size_t)n);
 		return n;
 	}
-	switch (shim_resolve(dirfd, path, SHIM_R_NOFOLLOW, &r)) {
+	/* readlinkat(fd, "") reads the O_PATH symlink fd itself. */
+	switch (shim_resolve(dirfd, path, SHIM_R_NOFOLLOW | (path[0] ? 0 : SHIM_R_EMPTY_OK), &r)) {
 	case SHIM_PASS:
 		return -1;
 	case SHIM_REAL:
@@ -57,7 +58,7 @@ ssize_t shim_readlink_impl(int dirfd, const char *path, char *buf, size_t len, i
 		return -1;
 	}
 	if (!S_ISLNK(r.st.st_mode)) {
-		errno = EINVAL;
+		errno = path[0] ? EINVAL : ENOENT; /* as the kernel says */
 		return -1;
 	}
 	n = shim_symlink_target(r.cpath, tmp, sizeof(tmp));
@@ -236,6 +237,14 @@ SHIM_EXPORT int chdir(const char *p)
 			errno = ENOTDIR;
 			return -1;
 		}
+		if (r.is_anc) {
+			/* Never the cipher root: an exec'd child would take
+			 * that for the mount.  The deepest real directory
+			 * above is the honest real cwd. */
+			char next[GCFS_NAME_MAX + 1];
+
+			shim_anc_info(r.vpath, r.cpath, sizeof(r.cpath), next, sizeof(next));
+		}
 		rc = REAL(chdir)(r.cpath);
 		if (rc == 0 && !shim_foreign())
 			shim_cwd_set_virtual(r.vpath);
@@ -255,7 +264,10 @@ SHIM_EXPORT int chdir(const char *p)
 SHIM_EXPORT int fchdir(int fd)
 {
 	struct shim_fd *e = shim_fd_get(fd);
-	int rc = REAL(fchdir)(fd);
+	int rc;
+
+	shim_trace_fd(__func__, fd);
+	rc = REAL(fchdir)(fd);
 
 	if (rc == 0 && !shim_foreign()) {
 		int saved = errno;

@@ -21,6 +21,7 @@ int shim_fstat_impl(int fd, struct stat *st, int *handled)
 	if (!e)
 		return -1;
 	*handled = 1;
+	shim_trace_fd("fstat", fd);
 	*st = e->st;
 	shim_fd_put(e);
 	return 0;

@@ -20,6 +20,7 @@
 		ssize_t r_;                                                                        \
 		if (!shim_fd_tracked(fd))                                                          \
 			return realcall;                                                           \
+		shim_trace_fd(__func__, fd);                                                       \
 		r_ = shim_stream_pread(fd, buf, n, off, use_off, &h_);                             \
 		return h_ ? r_ : (realcall);                                                       \
 	} while (0)
@@ -68,6 +69,7 @@ static ssize_t vec(int fd, const struct iovec *iov, int cnt, int64_t off, int us
 	*h = 0;
 	if (!shim_fd_tracked(fd))
 		return -1;
+	shim_trace_fd("readv", fd);
 	for (int i = 0; i < cnt; i++) {
 		ssize_t r =
 		    shim_stream_pread(fd, iov[i].iov_base, iov[i].iov_len, off + total, use_off, h);
@@ -124,6 +126,7 @@ SHIM_EXPORT off_t lseek(int fd, off_t o, int wh)
 
 	if (!shim_fd_tracked(fd))
 		return REAL(lseek)(fd, o, wh);
+	shim_trace_fd(__func__, fd);
 	r = shim_stream_lseek(fd, o, wh, &h);
 	return h ? r : REAL(lseek)(fd, o, wh);
 }
@@ -137,19 +140,25 @@ SHIM_EXPORT off64_t lseek64(int fd, off64_t o, int wh)
 
 SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-	shim_stream_fill(in);
+	shim_trace_fd(__func__, in);
+	if (shim_fill_failed(in))
+		return -1;
 	return REAL(sendfile)(out, in, off, n);
 }
 
 SHIM_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 {
-	shim_stream_fill(in);
+	shim_trace_fd(__func__, in);
+	if (shim_fill_failed(in))
+		return -1;
 	return REAL(sendfile64)(out, in, off, n);
 }
 
 SHIM_EXPORT ssize_t splice(int in, off64_t *oin, int out, off64_t *oout, size_t n, unsigned fl)
 {
-	shim_stream_fill(in);
+	shim_trace_fd(__func__, in);
+	if (shim_fill_failed(in))
+		return -1;
 	return REAL(splice)(in, oin, out, oout, n, fl);
 }
 
@@ -206,7 +215,9 @@ SHIM_EXPORT ssize_t copy_file_range(int in, off64_t *oin, int out, off64_t *oout
 {
 	ssize_t r;
 
-	shim_stream_fill(in);
+	shim_trace_fd(__func__, in);
+	if (shim_fill_failed(in))
+		return -1;
 	r = REAL(copy_file_range)(in, oin, out, oout, n, fl);
 	if (r < 0 && (errno == EXDEV || errno == EINVAL) && fl == 0 && shim_fd_tracked(in))
 		return copy_emul(in, oin, out, oout, n);

@@ -126,29 +126,17 @@ static long dispatch(long nr, const unsigned long *a)
 	case SYS_lseek:
 		TRY(shim_stream_lseek((int)A(0), (off_t)A(1), (int)A(2), &h));
 		break;
+	/* fd life: exactly what the libc wrappers do (w_fd.c). */
 	case SYS_close:
-		if (shim_fd_tracked((int)A(0))) {
-			int saved = errno;
-
-			shim_fd_drop((int)A(0));
-			errno = saved;
-		}
-		break;
+		return close((int)A(0));
+	case SYS_close_range:
+		return close_range((unsigned)A(0), (unsigned)A(1), (int)A(2));
 	case SYS_dup:
+		return dup((int)A(0));
 	case SYS_dup2:
-	case SYS_dup3: {
-		long r;
-
-		shim_stream_fill((int)A(0));
-		r = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-		if (r >= 0) {
-			int saved = errno;
-
-			shim_fd_dup((int)A(0), (int)r);
-			errno = saved;
-		}
-		return r;
-	}
+		return dup2((int)A(0), (int)A(1));
+	case SYS_dup3:
+		return dup3((int)A(0), (int)A(1), (int)A(2));
 	}
 	return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
