@@ -1,6 +1,7 @@
-/* rv_fdmut PATH dir|file: open PATH (O_RDONLY[|O_DIRECTORY] and O_PATH)
- * and try every mutation through the fd, printing "<open>:<call>=<rc>/<errno>"
- * per call.  Through the shim on a read-only view each must be -1/EROFS
+/* rv_fdmut PATH dir|file|fifo|link: open PATH (O_RDONLY[|O_DIRECTORY|
+ * O_NONBLOCK] and O_PATH; link: only O_PATH|O_NOFOLLOW) and try every
+ * mutation through the fd, printing "<open>:<call>=<rc>/<errno>" per call;
+ * link also prints what readlinkat(fd, "") and fstat(fd) say.  Through the shim on a read-only view each must be -1/EROFS
  * (posix_fallocate: EROFS returned) and the cipher entry must not change. */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -49,14 +50,39 @@ static void try_all(int fd, const char *how)
 	T(syscall(SYS_mkdirat, fd, "rv-newdir", 0755));
 }
 
+/* An O_PATH|O_NOFOLLOW fd on a symlink refers to the link itself. */
+static int link_fd(const char *path)
+{
+	char t[PATH_MAX];
+	struct stat st;
+	ssize_t k;
+	int fd = open(path, O_PATH | O_NOFOLLOW);
+
+	if (fd < 0) {
+		perror("open O_PATH|O_NOFOLLOW");
+		return 1;
+	}
+	try_all(fd, "link");
+	k = readlinkat(fd, "", t, sizeof(t) - 1);
+	printf("readlinkat=%.*s\n", k < 0 ? 0 : (int)k, t);
+	if (fstat(fd, &st) == 0)
+		printf("fstat=%s size=%lld\n", S_ISLNK(st.st_mode) ? "link" : "other",
+		       (long long)st.st_size);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int isdir, fd;
 
 	if (argc < 3)
 		return 2;
+	if (!strcmp(argv[2], "link"))
+		return link_fd(argv[1]);
 	isdir = !strcmp(argv[2], "dir");
-	fd = open(argv[1], O_RDONLY | (isdir ? O_DIRECTORY : 0));
+	fd = open(argv[1], O_RDONLY | (isdir ? O_DIRECTORY : 0) |
+	                       (!strcmp(argv[2], "fifo") ? O_NONBLOCK : 0));
 	if (fd < 0) {
 		perror("open");
 		return 1;

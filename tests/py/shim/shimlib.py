@@ -1,6 +1,7 @@
 """Helpers shared by the shim tests (a plain module, not conftest, so that
 test files can import it without clashing with other conftest.py files)."""
 import difflib
+import os
 
 
 class Result:
@@ -25,3 +26,11 @@ def assert_same(ref, got, what=""):
     assert ref.rc == got.rc and ref.out == got.out, (
         f"{what}: rc plain={ref.rc} shim={got.rc}\n{msg}\n--- shim stderr (tail):\n"
         f"{got.err[-3000:]}\n--- plain stderr (tail):\n{ref.err[-1000:]}")
+
+
+def snapshot(path):
+    """What a mutation of a cipher entry would change (never follows links)."""
+    st = os.lstat(path)
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+            sorted(os.listxattr(path, follow_symlinks=False)),
+            sorted(os.listdir(path)) if os.path.isdir(path) and not os.path.islink(path) else None)

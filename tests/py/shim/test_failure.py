@@ -46,6 +46,10 @@ def test_tampered_block_gives_eio(shim, tampered):
                        capture_output=True, timeout=120)
     assert r.returncode != 0
     assert b"Input/output error" in r.stderr, r.stderr[-2000:]
+    # the log names the plaintext path and the bad block
+    log = [ln for ln in r.stderr.decode(errors="replace").splitlines() if ln.startswith("unseal:")]
+    want = f"unseal: open: {shim.mount}/mid.bin: block 2: "
+    assert any(ln.startswith(want) for ln in log), log
     plain = open(os.path.join(shim.plain, "mid.bin"), "rb").read()
     block2 = plain[2 * 4096:3 * 4096]
     assert block2 not in r.stdout
@@ -82,17 +86,23 @@ def test_wrong_password_eacces_and_process_goes_on(shim):
     with open(real, "w") as f:
         f.write("still here\n")
     code = ("import os,sys\n"
-            "try:\n"
-            " open(os.path.join(sys.argv[1],'mid.bin'),'rb').read(); print('opened')\n"
-            "except PermissionError as e: print('PermissionError', e.errno)\n"
-            "except OSError as e: print('OSError', e.errno)\n"
+            "for name in ('mid.bin','one.bin','nested/x/y.bin'):\n"
+            " try:\n"
+            "  open(os.path.join(sys.argv[1],name),'rb').read(); print('opened')\n"
+            " except PermissionError as e: print('PermissionError', e.errno)\n"
+            " except OSError as e: print('OSError', e.errno)\n"
             "print(open(sys.argv[2]).read().strip())\n")
     r = subprocess.run(["/usr/bin/python3", "-c", code, shim.mount, real],
                        env=shim.shim_env(UNSEAL_PASSFILE=bad), capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.splitlines() == ["PermissionError 13", "still here"], r.stdout + r.stderr
+    assert r.stdout.splitlines() == ["PermissionError 13"] * 3 + ["still here"], (
+        r.stdout + r.stderr)
     assert "not the password" not in r.stderr  # no secrets in messages
+    # one log line for the whole process, however many opens failed
+    log = [ln for ln in r.stderr.splitlines() if ln.startswith("unseal:")]
+    assert len(log) == 1 and log[0].startswith(f"unseal: key: {shim.mount}: "), log
+    assert "wrong password" in log[0], log
 
 
 def test_without_preload_enoent(shim):

@@ -12,14 +12,8 @@ import os
 import subprocess
 
 import pytest
+from shimlib import snapshot
 from testlib import cipher_name, private_cipher
-
-
-def snapshot(path):
-    st = os.lstat(path)
-    return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-            sorted(os.listxattr(path, follow_symlinks=False)),
-            sorted(os.listdir(path)) if os.path.isdir(path) else None)
 
 
 # ------------------------------------------- 1. mutations through our fds
