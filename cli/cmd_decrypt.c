@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	        "  --threads N         decryption threads (default: all cores)\n"
 	        "  --force             replace an existing non-empty OUT_DIR (atomically)\n"
 	        "  --quiet             no progress bar\n"
+	        "  --verbose           name the content cipher and engine in use (stderr)\n"
 	        "  -h, --help          this help\n"
 	        "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
 	        "Exit: 0 ok, 1 failure, 2 usage.\n");
@@ -252,11 +253,10 @@ static int check_nesting(const char *cdir, const char *out)
 	return rc;
 }
 
-static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthreads, int force,
-               int quiet)
+static int run(const char *cdir, const char *out, const cli_common *co, int force)
 {
 	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
-	struct dec d = {.out = out, .nthreads = nthreads, .outfd = -1};
+	struct dec d = {.out = out, .nthreads = (int)co->nthreads, .outfd = -1};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;
 	char *tmp;
@@ -268,8 +268,10 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 		return rc;
 	if (check_out(out, force) < 0)
 		return CLI_EXIT_FAIL;
-	if ((rc = cli_unlock(VERB, cdir, ko, &conf, &k)))
+	if ((rc = cli_unlock(VERB, cdir, &co->ko, &conf, &k)))
 		return rc;
+	if (co->verbose)
+		cli_say_engine(VERB, k);
 	cli_catch_signals();
 	tmp = cli_tmp_sibling(out);
 	if (!tmp) {
@@ -280,7 +282,7 @@ static int run(const char *cdir, const char *out, const cli_keyopt *ko, int nthr
 	}
 	d.k = k;
 	d.tmp = tmp;
-	d.prog = cli_progress_new(VERB, cdir, 1, quiet);
+	d.prog = cli_progress_new(VERB, cdir, 1, co->quiet);
 	rc = cli_walk(k, cdir, &ops, &d);
 	cli_progress_end(d.prog);
 	gcfs_keys_free(k);
@@ -306,6 +308,7 @@ int cli_decrypt_main(int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"force", no_argument, NULL, 'f'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -336,5 +339,5 @@ int cli_decrypt_main(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage_err(VERB, "usage: need CIPHER_DIR and OUT_DIR (got %d arguments)",
 		                     argc - optind);
-	return run(argv[optind], argv[optind + 1], &co.ko, (int)co.nthreads, force, co.quiet);
+	return run(argv[optind], argv[optind + 1], &co, force);
 }

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	        "  --scryptn LOG2N     scrypt cost 2^LOG2N, 10..22 (default 16, like gocryptfs)\n"
 	        "  --plaintextnames    do not encrypt names and symlink targets\n"
 	        "  --quiet             no progress bar\n"
+	        "  --verbose           name the content cipher and engine in use (stderr)\n"
 	        "  -h, --help          this help\n"
 	        "Exit: 0 ok, 1 failure, 2 usage.\n");
 }
@@ -340,11 +341,18 @@ static int make_keys(const char *pf, const char *mkf, int scryptn, unsigned flag
 	                      sizeof(err));
 	gcfs_wipe(pw, sizeof(pw));
 	gcfs_wipe(mk_in, sizeof(mk_in));
-	if (rc == 0)
-		rc = gcfs_keys_new(master, flags, GCFS_NAME_MAX, eng, k, err, sizeof(err));
+	if (rc < 0) {
+		gcfs_wipe(master, sizeof(master));
+		cli_err(VERB, GCFS_CONF_NAME, "%s", *err ? err : gcfs_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	/* "keys", like decrypt and verify: the engine or key setup failed. */
+	rc = gcfs_keys_new(master, flags, GCFS_NAME_MAX, eng, k, err, sizeof(err));
 	gcfs_wipe(master, sizeof(master));
 	if (rc < 0) {
-		cli_err(VERB, GCFS_CONF_NAME, "%s", *err ? err : gcfs_strerror(rc));
+		free(*json);
+		*json = NULL;
+		cli_err(VERB, "keys", "%s", *err ? err : gcfs_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
 	return 0;
@@ -416,8 +424,7 @@ out:
 	return rc;
 }
 
-static int run(const char *plain, const char *cdir, const char *pf, const char *mkf, int scryptn,
-               int ptnames, int quiet)
+static int run(const char *plain, const char *cdir, const cli_common *co, int scryptn, int ptnames)
 {
 	unsigned flags =
 	    ptnames ? (GCFS_F_HKDF | GCFS_F_GCMIV128 | GCFS_F_PLAINTEXTNAMES) : GCFS_FLAGS_DEFAULT;
@@ -427,8 +434,10 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 
 	if ((rc = check_paths(plain, cdir)))
 		return rc;
-	if ((rc = make_keys(pf, mkf, scryptn, flags, &json, &e.k)))
+	if ((rc = make_keys(co->ko.passfile, co->ko.masterkey_file, scryptn, flags, &json, &e.k)))
 		return rc;
+	if (co->verbose)
+		cli_say_engine(VERB, e.k);
 	cli_catch_signals();
 	tmp = cli_tmp_sibling(cdir);
 	if (!tmp) {
@@ -437,7 +446,7 @@ static int run(const char *plain, const char *cdir, const char *pf, const char *
 		rc = -1;
 		goto out;
 	}
-	e.prog = cli_progress_new(VERB, plain, 0, quiet);
+	e.prog = cli_progress_new(VERB, plain, 0, co->quiet);
 	rc = build(&e, plain, tmp, json);
 	cli_progress_end(e.prog);
 	if (rc == 0 && cli_interrupted())
@@ -465,6 +474,7 @@ int cli_encrypt_main(int argc, char **argv)
 	    {"scryptn", required_argument, NULL, 's'},
 	    {"plaintextnames", no_argument, NULL, 'n'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -475,7 +485,7 @@ int cli_encrypt_main(int argc, char **argv)
 	optind = 1;
 	opterr = 0; /* cli_bad_option says what was wrong, in our format */
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		/* 't' is not in opts, so only p/m/q reach the shared handler. */
+		/* 't' is not in opts, so only p/m/q/v reach the shared handler. */
 		if ((h = cli_common_opt(VERB, c, optarg, &co)) != 0) {
 			if (h < 0)
 				return -h;
@@ -500,6 +510,5 @@ int cli_encrypt_main(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage_err(
 		    VERB, "usage: need PLAIN_DIR and CIPHER_DIR (got %d arguments)", argc - optind);
-	return run(argv[optind], argv[optind + 1], co.ko.passfile, co.ko.masterkey_file,
-	           (int)scryptn, ptnames, co.quiet);
+	return run(argv[optind], argv[optind + 1], &co, (int)scryptn, ptnames);
 }

@@ -32,6 +32,7 @@ static void usage(FILE *f)
 	        "                      (neither: prompt on the terminal, or first line of stdin)\n"
 	        "  --threads N         decryption threads (default: all cores)\n"
 	        "  --quiet             no progress bar\n"
+	        "  --verbose           name the content cipher and engine in use (stderr)\n"
 	        "  -h, --help          this help\n"
 	        "Environment: UNSEAL_CRYPTO=openssl|ipsec-mb|auto (AES-GCM engine).\n"
 	        "Exit: 0 all good, 1 errors found or failure, 2 usage.\n");
@@ -123,20 +124,22 @@ static int leaf(void *u, cli_node *n)
 	return 0;
 }
 
-static int run(const char *cdir, const cli_keyopt *ko, int nthreads, int quiet)
+static int run(const char *cdir, const cli_common *co)
 {
 	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
-	struct ver v = {.nthreads = nthreads};
+	struct ver v = {.nthreads = (int)co->nthreads};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;
 	int rc;
 
 	if (cli_need_dir(VERB, cdir) < 0)
 		return CLI_EXIT_FAIL;
-	if ((rc = cli_unlock(VERB, cdir, ko, &conf, &k)))
+	if ((rc = cli_unlock(VERB, cdir, &co->ko, &conf, &k)))
 		return rc;
+	if (co->verbose)
+		cli_say_engine(VERB, k);
 	v.k = k;
-	v.prog = cli_progress_new(VERB, cdir, 1, quiet);
+	v.prog = cli_progress_new(VERB, cdir, 1, co->quiet);
 	rc = cli_walk(k, cdir, &ops, &v);
 	cli_progress_end(v.prog);
 	gcfs_keys_free(k);
@@ -154,6 +157,7 @@ int cli_verify_main(int argc, char **argv)
 	    {"masterkey-file", required_argument, NULL, 'm'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -181,5 +185,5 @@ int cli_verify_main(int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_err(VERB, "usage: need exactly one CIPHER_DIR (got %d arguments)",
 		                     argc - optind);
-	return run(argv[optind], &co.ko, (int)co.nthreads, co.quiet);
+	return run(argv[optind], &co);
 }

@@ -81,11 +81,13 @@ typedef struct cli_keyopt {
 } cli_keyopt;
 
 /* Options shared by encrypt/decrypt/verify, parsed in one place:
- * --passfile ('p'), --masterkey-file ('m'), --threads ('t'), --quiet ('q'). */
+ * --passfile ('p'), --masterkey-file ('m'), --threads ('t'), --quiet ('q'),
+ * --verbose ('v'). */
 typedef struct cli_common {
 	cli_keyopt ko;
 	long nthreads;
 	int quiet;
+	int verbose; /* --verbose ('v'): cli_say_engine after the unlock */
 } cli_common;
 /* 1 if getopt code `c` was one of the shared options, 0 if not, or
  * CLI_EXIT_USAGE negated after printing a usage error. */
@@ -100,6 +102,9 @@ long cli_read_password(const char *verb, int confirm, uint8_t *pw, size_t cap);
 long cli_get_password(const char *verb, const char *passfile, int confirm, uint8_t *pw, size_t cap);
 /* Master key from a hex file.  0 or -1 (message printed). */
 int cli_read_masterkey(const char *verb, const char *file, uint8_t master[GCFS_KEY_LEN]);
+/* --verbose: "unseal: <verb>: content cipher: AES-GCM-256 by ipsec-mb
+ * (UNSEAL_CRYPTO=auto)" on stderr, naming the engine the keys really use. */
+void cli_say_engine(const char *verb, const gcfs_keys *k);
 /* Engine from env UNSEAL_CRYPTO.  0 or -1 (message printed). */
 int cli_engine_from_env(const char *verb, gcfs_engine *e);
 /* Read + parse CIPHER_DIR/gocryptfs.conf.  0 or -1 (message printed). */

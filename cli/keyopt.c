@@ -145,6 +145,15 @@ int cli_read_masterkey(const char *verb, const char *file, uint8_t master[GCFS_K
 	return 0;
 }
 
+void cli_say_engine(const char *verb, const gcfs_keys *k)
+{
+	const char *asked = getenv("UNSEAL_CRYPTO");
+
+	fprintf(stderr, "unseal: %s: content cipher: %s by %s (UNSEAL_CRYPTO=%s)\n", verb,
+	        (gcfs_keys_flags(k) & GCFS_F_AESSIV) ? "AES-SIV-512" : "AES-GCM-256",
+	        gcfs_engine_name(gcfs_keys_engine(k)), asked && *asked ? asked : "auto");
+}
+
 int cli_engine_from_env(const char *verb, gcfs_engine *e)
 {
 	const char *s = getenv("UNSEAL_CRYPTO");
@@ -248,6 +257,9 @@ int cli_common_opt(const char *verb, int c, const char *arg, cli_common *co)
 		return 1;
 	case 'q':
 		co->quiet = 1;
+		return 1;
+	case 'v':
+		co->verbose = 1;
 		return 1;
 	default:
 		return 0;
