@@ -165,7 +165,25 @@ static void populate(void *ctx, void *dst, size_t len)
 struct fill {
 	int mfd;
 	uint8_t *base;
+	/* Threads that wrote slices, for the debug log (shows the parallelism
+	 * that was really used). */
+	pthread_mutex_t lock;
+	int nthr;
+	pid_t thr[64];
 };
+
+static void count_thread(struct fill *c)
+{
+	pid_t me = gettid();
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nthr && c->thr[i] != me; i++)
+		;
+	if (i == c->nthr && c->nthr < 64)
+		c->thr[c->nthr++] = me;
+	pthread_mutex_unlock(&c->lock);
+}
 
 /* gcfs_read_opts.prep_chk: allocate the memfd pages of a slice before it is
  * written.  A store to a shmem page the kernel cannot allocate is a SIGBUS;
@@ -179,6 +197,8 @@ static int prep_alloc(void *ctx, void *dst, size_t len)
 		if (errno != EINTR)
 			return -1;
 	populate(NULL, dst, len);
+	if (shim_log_level >= SHIM_LOG_DEBUG)
+		count_thread(c);
 	return 0;
 }
 
@@ -250,7 +270,7 @@ int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const cha
 {
 	gcfs_io io = {.ctx = &cfd, .pread = shim_cipher_pread};
 	char err[GCFS_ERRBUF] = "";
-	struct fill fc = {.mfd = -1};
+	struct fill fc = {.mfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 	uint64_t bad = 0;
 	int rc = 0, e = errno;
 
@@ -287,6 +307,9 @@ int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const cha
 	if (REAL(fcntl)(fc.mfd, F_ADD_SEALS,
 	                F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		rc = -errno;
+	else
+		SHIM_DBG("unseal: %s: %s: decrypted %llu bytes on %d threads", verb, vpath,
+		         (unsigned long long)gf->plain_size, fc.nthr);
 out:
 	if (rc && fc.mfd >= 0)
 		REAL(close)(fc.mfd); /* partial plaintext: never handed out */
@@ -338,8 +361,6 @@ static int load(struct shim_file *f, const struct shim_res *r)
 	rc = identify(f);
 	if (rc)
 		return rc; /* the memfd is closed by the last put */
-	SHIM_DBG("unseal: open: %s: decrypted %llu bytes", r->vpath,
-	         (unsigned long long)gf.plain_size);
 	return 0;
 }
 

@@ -13,7 +13,9 @@ the kernel's semantics for a read-only mount, or the cipher dir on disk:
   5. missing ancestors of the mount list their one child, and chdir into
      one never leaves an exec'd child in the cipher dir,
   6. a mount path under a symlinked directory works by both spellings,
-  7. debug tracing covers fd-level calls, and keys turn core dumps off.
+  7. debug tracing covers fd-level calls, and keys turn core dumps off,
+  8. a big file is decrypted on all cores (UNSEAL_THREADS, default: online
+     CPUs), counted as the distinct threads that wrote its plaintext.
 """
 import os
 import resource
@@ -252,3 +254,21 @@ def test_key_load_turns_core_dumps_off(shim):
     # a process that never touches the mount keeps its limit
     r = run([PY, "-c", code, path, "no"], shim.shim_env())
     assert r.stdout.split() == [h, h], r.stdout + r.stderr
+
+
+# ------------------------------------------------- 8. all cores decrypt
+
+
+@pytest.mark.parametrize("threads", [None, "2", "1"])
+def test_big_file_decrypted_on_all_threads(shim, threads):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    path = os.path.join(shim.mount, "big40.bin")
+    size = os.path.getsize(os.path.join(shim.plain, "big40.bin"))
+    want = int(threads) if threads else min(os.cpu_count(), 64)
+    extra = {"UNSEAL_THREADS": threads} if threads else {}
+    r = run([PY, "-c", "import sys;open(sys.argv[1],'rb').read(1)", path],
+            shim.shim_env(UNSEAL_LOG="debug", **extra))
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = [ln for ln in r.stderr.splitlines() if ln.startswith(f"unseal: open: {path}: decrypted ")]
+    assert got == [f"unseal: open: {path}: decrypted {size} bytes on {want} threads"], got
