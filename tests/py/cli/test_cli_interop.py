@@ -172,3 +172,58 @@ def test_gocryptfs_fsck_catches_nothing_unseal_misses(tmp_path, need_fuse):
     assert r.returncode == 1
     assert f"BAD {big} (" in r.stdout and "): block 3: " in r.stdout, r.stdout
     shutil.rmtree(plain)
+
+
+def _conf(cipher):
+    import json
+    with open(os.path.join(cipher, "gocryptfs.conf")) as f:
+        text = f.read()
+    return text, json.loads(text)
+
+
+def _shape(conf):
+    """Everything but the random values and the Creator."""
+    import base64
+    so = conf["ScryptObject"]
+    return {"keys": list(conf), "scrypt_keys": list(so),
+            "N": so["N"], "R": so["R"], "P": so["P"], "KeyLen": so["KeyLen"],
+            "salt_len": len(base64.b64decode(so["Salt"])),
+            "ek_len": len(base64.b64decode(conf["EncryptedKey"])),
+            "Version": conf["Version"], "FeatureFlags": conf["FeatureFlags"]}
+
+
+@pytest.mark.parametrize("plaintextnames", [False, True])
+def test_default_conf_like_gocryptfs_init(tmp_path, plaintextnames):
+    """No --scryptn: N=65536 (scryptn 16), and the whole conf has the shape
+    that `gocryptfs -init` writes by default (no FUSE needed for -init)."""
+    if not shutil.which("gocryptfs"):
+        pytest.skip("SKIP: gocryptfs binary not installed")
+    pw = write_pw(tmp_path)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "f").write_text("f\n")
+    ours = str(tmp_path / "ours")
+    extra = ["--plaintextnames"] if plaintextnames else []
+    r = L.unseal("encrypt", "--quiet", "--passfile", pw, *extra, str(plain), ours)
+    assert r.returncode == 0, r.stderr
+    theirs = str(tmp_path / "theirs")
+    os.makedirs(theirs)
+    r = L.run(["gocryptfs", "-init", "-q", "-passfile", pw,
+               *(["-plaintextnames"] if plaintextnames else []), theirs])
+    assert r.returncode == 0, r.stderr
+    (text, ours_c), (gtext, theirs_c) = _conf(ours), _conf(theirs)
+    assert ours_c["ScryptObject"]["N"] == 65536
+    assert _shape(ours_c) == _shape(theirs_c)
+    assert text.endswith("}\n") and gtext.endswith("}\n")
+    # gocryptfs itself reads ours, and `unseal info` prints what it prints.
+    for d in (ours, theirs):
+        g = L.run(["gocryptfs", "-info", d])
+        assert g.returncode == 0, g.stderr
+        u = L.unseal("info", d)
+        assert u.returncode == 0 and u.stdout == g.stdout, (u.stdout, g.stdout)
+    assert "N=65536 " in L.unseal("info", ours).stdout
+    # And the password opens it for both tools.
+    r = L.unseal("verify", "--passfile", pw, theirs)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = L.run(["gocryptfs", "-fsck", "-q", "-passfile", pw, ours])
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,6 +1,6 @@
-"""Terminal behaviour through a pseudo-terminal: the progress bar appears
-only on a TTY and not with --quiet; the password prompt has no echo and
-asks twice for encrypt."""
+"""Terminal behaviour through a pseudo-terminal: the progress bar of
+encrypt, decrypt and verify appears only on a TTY and not with --quiet; the
+password prompt has no echo and asks twice for encrypt."""
 import os
 import pty
 import select
@@ -43,7 +43,30 @@ def test_progress_on_tty(tmp_path):
     cipher = L.golden_cipher("default", str(tmp_path / "cipher"))
     rc, term, _ = run_pty(["decrypt", "--passfile", PW, cipher, str(tmp_path / "out")])
     assert rc == 0, term
-    assert "decrypt: " in term and "100.0%" in term and "ETA" in term and "/s" in term
+    bar_ok(term, "decrypt")
+
+
+def bar_ok(term, verb):
+    """The bar of `verb` reached 100% of a non-empty total (rate, ETA)."""
+    assert f"{verb}: " in term and "100.0%" in term and "ETA" in term and "/s" in term, term
+    assert "0 B / 0 B" not in term, term
+
+
+def test_progress_on_tty_encrypt(tmp_path):
+    plain = L.golden_plain(str(tmp_path / "plain"))
+    cipher = str(tmp_path / "cipher")
+    rc, term, _ = run_pty(["encrypt", "--scryptn", "10", "--passfile", PW, plain, cipher])
+    assert rc == 0, term
+    bar_ok(term, "encrypt")
+    assert os.path.isfile(os.path.join(cipher, "gocryptfs.conf"))
+
+
+def test_progress_on_tty_verify(tmp_path):
+    cipher = L.golden_cipher("default", str(tmp_path / "cipher"))
+    rc, term, out = run_pty(["verify", "--passfile", PW, cipher])
+    assert rc == 0, term
+    bar_ok(term, "verify")
+    assert "0 errors" in out and "\033" not in out  # the bar stays off stdout
 
 
 def test_no_progress_with_quiet(tmp_path):
