@@ -91,14 +91,6 @@ static int dir_post(void *u, cli_node *n)
 	return rc;
 }
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
 /* Write a decrypted chunk, leaving all-zero 4 KiB blocks as holes so sparse
  * files stay sparse (the final ftruncate sets the size). */
 static int sink_write(void *u, const void *buf, size_t len, uint64_t off)
@@ -109,7 +101,7 @@ static int sink_write(void *u, const void *buf, size_t len, uint64_t off)
 	for (size_t i = 0; i < len; i += GCFS_BLOCK_PLAIN) {
 		size_t n = len - i < GCFS_BLOCK_PLAIN ? len - i : GCFS_BLOCK_PLAIN;
 
-		if (n == GCFS_BLOCK_PLAIN && all_zero(p + i, n))
+		if (n == GCFS_BLOCK_PLAIN && gcfs_all_zero(p + i, n))
 			continue;
 		if (cli_pwrite_all(d->outfd, p + i, n, (off_t)(off + i)) < 0)
 			return -1;

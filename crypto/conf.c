@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
@@ -311,18 +313,11 @@ GCFS_API long gcfs_passfile_first_line(const uint8_t *buf, size_t len)
 	return (long)n;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 GCFS_API int gcfs_masterkey_parse(const char *s, size_t len, uint8_t master[GCFS_KEY_LEN])
 {
-	size_t i = 0, nd = 0;
-	int hi = -1, v;
+	char hex[2 * GCFS_KEY_LEN + 1];
+	size_t i = 0, nd = 0, got = 0;
+	int rc = GCFS_EINVAL;
 
 	if (!s || !master)
 		return GCFS_EINVAL;
@@ -330,23 +325,28 @@ GCFS_API int gcfs_masterkey_parse(const char *s, size_t len, uint8_t master[GCFS
 		len--;
 	while (i < len && isspace((unsigned char)s[i]))
 		i++;
+	/* Dashes may stand anywhere (gocryptfs prints 8 groups of 8 digits);
+	 * OpenSSL's separator is only allowed between whole bytes, so drop
+	 * them here and let OpenSSL decode the digits. */
 	for (; i < len; i++) {
 		if (s[i] == '-')
 			continue;
-		v = hexval((unsigned char)s[i]);
-		if (v < 0 || nd >= 2 * GCFS_KEY_LEN)
-			goto bad;
-		if (hi < 0) {
-			hi = v;
-		} else {
-			master[nd / 2] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-		nd++;
+		if (s[i] == '\0' || nd == 2 * GCFS_KEY_LEN)
+			goto out;
+		hex[nd++] = s[i];
 	}
-	if (nd == 2 * GCFS_KEY_LEN)
-		return GCFS_OK;
-bad:
-	gcfs_wipe(master, GCFS_KEY_LEN);
-	return GCFS_EINVAL;
+	hex[nd] = '\0';
+	if (nd == 2 * GCFS_KEY_LEN) {
+		/* A bad digit must not leave an error on the caller's queue. */
+		ERR_set_mark();
+		if (OPENSSL_hexstr2buf_ex(master, GCFS_KEY_LEN, &got, hex, '\0') == 1 &&
+		    got == GCFS_KEY_LEN)
+			rc = GCFS_OK;
+		ERR_pop_to_mark();
+	}
+out:
+	gcfs_wipe(hex, sizeof(hex));
+	if (rc)
+		gcfs_wipe(master, GCFS_KEY_LEN);
+	return rc;
 }

@@ -232,6 +232,9 @@ int gcfs_symlink_encrypt(const gcfs_keys *k, const char *target, char *out, size
 int gcfs_ct_memcmp(const void *a, const void *b, size_t n);
 /* Zero memory in a way the compiler keeps. */
 void gcfs_wipe(void *p, size_t n);
+/* 1 if all n bytes are zero (n == 0 included).  Not constant-time: for
+ * public bytes only (ciphertext, nonces, plaintext about to be written). */
+int gcfs_all_zero(const uint8_t *p, size_t n);
 /* b64url without padding; strict decoding (rejects trailing bits). */
 size_t gcfs_b64url_enc(const uint8_t *in, size_t n, char *out, size_t cap);
 long gcfs_b64url_dec(const char *in, size_t n, uint8_t *out, size_t cap);

@@ -74,8 +74,6 @@ int gcfs_block_seal_aad(const gcfs_keys *k, gcfs_tctx *t, const uint8_t *aad, si
 long gcfs_b64std_dec(const char *in, size_t n, uint8_t *out, size_t cap);
 size_t gcfs_b64std_enc(const uint8_t *in, size_t n, char *out, size_t cap);
 
-int gcfs_all_zero(const uint8_t *p, size_t n);
-
 /* conf.c, shared with the writer */
 struct gcfs_flag_name {
 	const char *name;

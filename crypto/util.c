@@ -64,7 +64,7 @@ GCFS_API void gcfs_wipe(void *p, size_t n)
 
 /* Only used on public bytes (ciphertext, nonces, file IDs, dir IVs), so an
  * early exit is fine; memcmp against itself shifted by one is fast. */
-int gcfs_all_zero(const uint8_t *p, size_t n)
+GCFS_API int gcfs_all_zero(const uint8_t *p, size_t n)
 {
 	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
 }

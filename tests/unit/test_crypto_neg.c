@@ -105,6 +105,108 @@ static void test_passfile_and_hex(void **s)
 	assert_int_equal(gcfs_masterkey_parse(longer, strlen(longer), mk), GCFS_EINVAL);
 }
 
+/* The accepted inputs of gcfs_masterkey_parse, written out independently:
+ * trim surrounding whitespace, drop every '-', then exactly 64 hex digits. */
+static int ref_masterkey(const char *s, size_t len, uint8_t out[32])
+{
+	static const char digits[] = "0123456789abcdef0123456789ABCDEF";
+	size_t a = 0, nd = 0;
+
+	while (len && s[len - 1] && strchr(" \t\n\v\f\r", s[len - 1]))
+		len--;
+	while (a < len && s[a] && strchr(" \t\n\v\f\r", s[a]))
+		a++;
+	for (size_t i = a; i < len; i++) {
+		const char *d = s[i] ? strchr(digits, s[i]) : NULL;
+
+		if (s[i] == '-')
+			continue;
+		if (!d || nd == 64)
+			return -1;
+		int v = (int)((d - digits) % 16);
+		out[nd / 2] = (uint8_t)(nd % 2 ? (out[nd / 2] | v) : v << 4);
+		nd++;
+	}
+	return nd == 64 ? 0 : -1;
+}
+
+static void test_masterkey_inputs(void **s)
+{
+	(void)s;
+	static const char *const good[] = {
+	    "33AAD18FE1065D7386B9DCA0E155F00F55ABDD2AFE9F833207A1ABC2D70E0103",
+	    "3-3aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103", /* mid-byte */
+	    "--33aad18f--e1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103-",
+	    "\t33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103\r\n",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "   \n",
+	    "0x33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e01",
+	    "33aad18f e1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103",
+	    "33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e010g",
+	    "33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103-0",
+	};
+	uint8_t mk[32], want[32];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(gcfs_masterkey_parse(good[i], strlen(good[i]), mk), 0);
+		assert_hex(mk, MK);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(mk, 0xaa, sizeof(mk));
+		assert_int_equal(gcfs_masterkey_parse(bad[i], strlen(bad[i]), mk), GCFS_EINVAL);
+		assert_true(gcfs_all_zero(mk, sizeof(mk))); /* wiped on failure */
+	}
+	/* A NUL inside the length is not the end of the key. */
+	char nul[66];
+	memcpy(nul, MK, 64);
+	nul[64] = '\0';
+	nul[65] = '0';
+	assert_int_equal(gcfs_masterkey_parse(nul, 64, mk), 0);
+	assert_int_equal(gcfs_masterkey_parse(nul, 66, mk), GCFS_EINVAL);
+
+	/* Random near-keys: the same verdict and bytes as the reference. */
+	static const char alpha[] = "0123456789abcdefABCDEF--- \n\tgx:";
+	unsigned seed = 99;
+	char buf[80];
+
+	for (int t = 0; t < 20000; t++) {
+		size_t n = 60 + (size_t)rand_r(&seed) % 16, flips = (size_t)rand_r(&seed) % 4;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = MK[i % 64];
+		for (size_t f = 0; f < flips; f++)
+			buf[(size_t)rand_r(&seed) % n] =
+			    alpha[(size_t)rand_r(&seed) % (sizeof(alpha) - 1)];
+		int r = ref_masterkey(buf, n, want);
+		int g = gcfs_masterkey_parse(buf, n, mk);
+
+		assert_int_equal(g == 0, r == 0);
+		if (r == 0)
+			assert_memory_equal(mk, want, 32);
+	}
+}
+
+/* 1 only when every byte is zero, whatever its position. */
+static void test_all_zero(void **s)
+{
+	(void)s;
+	uint8_t b[4128] = {0};
+
+	assert_true(gcfs_all_zero(b, 0));
+	assert_true(gcfs_all_zero(b, sizeof(b)));
+	for (size_t i = 0; i < sizeof(b); i += (i < 40 ? 1 : 97)) {
+		b[i] = 0x80;
+		assert_false(gcfs_all_zero(b, sizeof(b)));
+		assert_int_equal(gcfs_all_zero(b, i), 1);
+		assert_false(gcfs_all_zero(b, i + 1));
+		b[i] = 0;
+	}
+	b[sizeof(b) - 1] = 1;
+	assert_false(gcfs_all_zero(b, sizeof(b)));
+}
+
 /* EME-encrypt raw bytes under the keys' K_name and b64url them. */
 static void raw_name(gcfs_keys *k, const uint8_t *iv, const uint8_t *buf, size_t n, char *out)
 {
@@ -390,7 +492,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_names),      cmocka_unit_test(test_diriv),
 	    cmocka_unit_test(test_tamper_openssl), cmocka_unit_test(test_tamper_ipsecmb),
 	    cmocka_unit_test(test_symlink_tamper), cmocka_unit_test(test_file_errors),
-	    cmocka_unit_test(test_engine_refusal),
+	    cmocka_unit_test(test_engine_refusal), cmocka_unit_test(test_masterkey_inputs),
+	    cmocka_unit_test(test_all_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
