@@ -1,12 +1,13 @@
 /* gcfs_conf_create: write a gocryptfs.conf that gocryptfs itself accepts,
- * laid out byte for byte like gocryptfs' json.MarshalIndent output (tab
- * indent, fixed field order, trailing newline).  cJSON's printer uses a
- * different layout ("key":\tvalue), so the few fixed fields are formatted
- * here; every value is base64 or an integer, so nothing needs escaping. */
+ * built with cJSON in gocryptfs' field order (Creator, EncryptedKey,
+ * ScryptObject{Salt, N, R, P, KeyLen}, Version, FeatureFlags).  The layout is
+ * cJSON_Print's (tab-indented, "key":<tab>value, flags on one line) rather
+ * than Go's MarshalIndent: no reader depends on whitespace (spec section 2). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/rand.h>
 
 #include "crypto/internal.h"
@@ -16,53 +17,67 @@
 #define SCRYPT_R 8
 #define SCRYPT_P 1
 
-static int flags_json(unsigned flags, char *out, size_t cap)
+static cJSON *conf_object(const char *ekb, const char *saltb, uint64_t n, unsigned flags)
 {
-	size_t o = 0;
-	int first = 1;
+	cJSON *root = cJSON_CreateObject(), *so, *ff;
 
+	if (!root || !cJSON_AddStringToObject(root, "Creator", CREATOR) ||
+	    !cJSON_AddStringToObject(root, "EncryptedKey", ekb) ||
+	    !(so = cJSON_AddObjectToObject(root, "ScryptObject")) ||
+	    !cJSON_AddStringToObject(so, "Salt", saltb) ||
+	    !cJSON_AddNumberToObject(so, "N", (double)n) ||
+	    !cJSON_AddNumberToObject(so, "R", SCRYPT_R) ||
+	    !cJSON_AddNumberToObject(so, "P", SCRYPT_P) ||
+	    !cJSON_AddNumberToObject(so, "KeyLen", GCFS_KEY_LEN) ||
+	    !cJSON_AddNumberToObject(root, "Version", 2) ||
+	    !(ff = cJSON_AddArrayToObject(root, "FeatureFlags")))
+		goto fail;
+	/* gcfs_flag_names is in the order gocryptfs writes the flags. */
 	for (size_t i = 0; i < gcfs_nflag_names; i++) {
-		int n;
+		cJSON *f;
 
 		if (!(flags & gcfs_flag_names[i].bit))
 			continue;
-		n = snprintf(out + o, cap - o, "%s\n\t\t\"%s\"", first ? "" : ",",
-		             gcfs_flag_names[i].name);
-		if (n < 0 || (size_t)n >= cap - o)
-			return GCFS_EINVAL;
-		o += (size_t)n;
-		first = 0;
+		f = cJSON_CreateString(gcfs_flag_names[i].name);
+		if (!f || !cJSON_AddItemToArray(ff, f)) {
+			cJSON_Delete(f);
+			goto fail;
+		}
 	}
-	return GCFS_OK;
+	return root;
+fail:
+	cJSON_Delete(root);
+	return NULL;
 }
 
 static int render(const uint8_t ek[64], const uint8_t salt[SALT_LEN], uint64_t n, unsigned flags,
                   char **json_out)
 {
-	char ekb[89], saltb[45], fl[512];
-	char *json;
-	size_t cap = 1024;
-	int w;
+	char ekb[89], saltb[45];
+	cJSON *root;
+	char *txt, *out = NULL;
+	size_t len;
 
 	if (!gcfs_b64std_enc(ek, 64, ekb, sizeof(ekb)) ||
-	    !gcfs_b64std_enc(salt, SALT_LEN, saltb, sizeof(saltb)) ||
-	    flags_json(flags, fl, sizeof(fl)))
+	    !gcfs_b64std_enc(salt, SALT_LEN, saltb, sizeof(saltb)))
 		return GCFS_EINVAL;
-	json = malloc(cap);
-	if (!json)
-		return GCFS_ENOMEM;
-	w = snprintf(json, cap,
-	             "{\n\t\"Creator\": \"%s\",\n\t\"EncryptedKey\": \"%s\",\n"
-	             "\t\"ScryptObject\": {\n\t\t\"Salt\": \"%s\",\n\t\t\"N\": %llu,\n"
-	             "\t\t\"R\": %d,\n\t\t\"P\": %d,\n\t\t\"KeyLen\": %d\n\t},\n"
-	             "\t\"Version\": 2,\n\t\"FeatureFlags\": [%s\n\t]\n}\n",
-	             CREATOR, ekb, saltb, (unsigned long long)n, SCRYPT_R, SCRYPT_P, GCFS_KEY_LEN,
-	             fl);
-	if (w < 0 || (size_t)w >= cap) {
-		free(json);
-		return GCFS_EINVAL;
+	root = conf_object(ekb, saltb, n, flags);
+	txt = root ? cJSON_Print(root) : NULL;
+	cJSON_Delete(root);
+	if (txt) {
+		/* Our own malloc'd copy (cJSON may use other hooks), with the
+		 * trailing newline gocryptfs writes. */
+		len = strlen(txt);
+		out = malloc(len + 2);
+		if (out) {
+			memcpy(out, txt, len);
+			memcpy(out + len, "\n", 2);
+		}
+		cJSON_free(txt);
 	}
-	*json_out = json;
+	if (!out)
+		return GCFS_ENOMEM;
+	*json_out = out;
 	return GCFS_OK;
 }
 

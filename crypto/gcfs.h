@@ -103,7 +103,8 @@ int gcfs_masterkey_parse(const char *s, size_t len, uint8_t master[GCFS_KEY_LEN]
 /* Writer: new conf for `flags` (GCFS_FLAGS_DEFAULT or PlaintextNames set)
  * with random salt and master key, scrypt N = 2^scryptn_log2.  If
  * `master_in` is non-NULL it is wrapped instead of a fresh random key.
- * *json_out is malloc'd, tab-indented like gocryptfs, with trailing '\n'. */
+ * *json_out is malloc'd JSON in gocryptfs' field order (cJSON's layout),
+ * with a trailing '\n'. */
 int gcfs_conf_create(const uint8_t *pw, size_t pwlen, int scryptn_log2, unsigned flags,
                      const uint8_t *master_in, uint8_t master_out[GCFS_KEY_LEN], char **json_out,
                      char *err, size_t errlen);

@@ -5,6 +5,8 @@
  * cases that need ipsec-mb are their own tests, skipped without it). */
 #include <sys/wait.h>
 
+#include <cjson/cJSON.h>
+
 #include "test_crypto_util.h"
 
 static const char *MK = "33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103";
@@ -34,6 +36,60 @@ static void test_sizes(void **s)
 	assert_int_equal(gcfs_plain_size(18 + 4128 + 33), 4097);
 }
 
+/* Keys of a JSON object in file order, space-separated. */
+static void keys_in_order(const cJSON *o, char *out, size_t cap)
+{
+	const cJSON *it;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(it, o)
+	{
+		size_t n = strlen(out);
+
+		snprintf(out + n, cap - n, "%s%s", n ? " " : "",
+		         it->string ? it->string : it->valuestring);
+	}
+}
+
+/* What gocryptfs writes, field for field and in its order (the whitespace
+ * is free: spec section 2); one object, then exactly one newline. */
+static void check_layout(const char *json, double n, const char *flags)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithOpts(json, &end, 0);
+	const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "ScryptObject");
+	char got[512];
+
+	assert_non_null(root);
+	assert_string_equal(end, "\n");
+	keys_in_order(root, got, sizeof(got));
+	assert_string_equal(got, "Creator EncryptedKey ScryptObject Version FeatureFlags");
+	keys_in_order(so, got, sizeof(got));
+	assert_string_equal(got, "Salt N R P KeyLen");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(root, "Creator")->valuestring,
+	                    "unseal 0.1");
+	assert_true(cJSON_GetObjectItemCaseSensitive(so, "N")->valuedouble == n);
+	assert_true(cJSON_GetObjectItemCaseSensitive(so, "R")->valuedouble == 8);
+	assert_true(cJSON_GetObjectItemCaseSensitive(so, "P")->valuedouble == 1);
+	assert_true(cJSON_GetObjectItemCaseSensitive(so, "KeyLen")->valuedouble == 32);
+	assert_true(cJSON_GetObjectItemCaseSensitive(root, "Version")->valuedouble == 2);
+	keys_in_order(cJSON_GetObjectItemCaseSensitive(root, "FeatureFlags"), got, sizeof(got));
+	assert_string_equal(got, flags);
+	/* Integers are written as integers ("N": 1024, not 1024.0 or 1.024e3). */
+	const char *v = strstr(json, "\"N\":");
+	size_t digits;
+
+	assert_non_null(v);
+	v += 4;
+	v += strspn(v, " \t\n");
+	digits = strspn(v, "0123456789");
+	snprintf(got, sizeof(got), "%.0f", n);
+	assert_int_equal(digits, strlen(got));
+	assert_memory_equal(v, got, digits);
+	assert_true(v[digits] == ',' || v[digits] == '\n' || v[digits] == ' ');
+	cJSON_Delete(root);
+}
+
 static void test_conf_create(void **s)
 {
 	(void)s;
@@ -45,13 +101,7 @@ static void test_conf_create(void **s)
 	assert_int_equal(gcfs_conf_create((const uint8_t *)pw, strlen(pw), 10, GCFS_FLAGS_DEFAULT,
 	                                  NULL, mk, &json, err, sizeof(err)),
 	                 0);
-	assert_true(!strncmp(json, "{\n\t\"Creator\": \"unseal", 21));
-	assert_non_null(strstr(json, "\n\t\"ScryptObject\": {\n\t\t\"Salt\": \""));
-	assert_non_null(
-	    strstr(json, "\t\t\"N\": 1024,\n\t\t\"R\": 8,\n\t\t\"P\": 1,\n\t\t\"KeyLen\": 32\n"));
-	assert_non_null(strstr(json, "\t\"Version\": 2,\n\t\"FeatureFlags\": [\n\t\t\"HKDF\",\n"
-	                             "\t\t\"GCMIV128\",\n\t\t\"DirIV\",\n\t\t\"EMENames\",\n"
-	                             "\t\t\"LongNames\",\n\t\t\"Raw64\"\n\t]\n}\n"));
+	check_layout(json, 1024, "HKDF GCMIV128 DirIV EMENames LongNames Raw64");
 	assert_int_equal(gcfs_conf_parse(json, strlen(json), &c, err, sizeof(err)), 0);
 	assert_int_equal(c.flags, GCFS_FLAGS_DEFAULT);
 	assert_int_equal(c.salt_len, 32);
@@ -69,8 +119,7 @@ static void test_conf_create(void **s)
 	                                  fixed, mk, &json, err, sizeof(err)),
 	                 0);
 	assert_memory_equal(mk, fixed, 32);
-	assert_non_null(
-	    strstr(json, "[\n\t\t\"HKDF\",\n\t\t\"GCMIV128\",\n\t\t\"PlaintextNames\"\n\t]"));
+	check_layout(json, 1024, "HKDF GCMIV128 PlaintextNames");
 	assert_int_equal(gcfs_conf_parse(json, strlen(json), &c, err, sizeof(err)), 0);
 	assert_int_equal(
 	    gcfs_conf_unwrap(&c, (const uint8_t *)pw, strlen(pw), back, err, sizeof(err)), 0);
