@@ -247,7 +247,8 @@ static int check_nesting(const char *cdir, const char *out)
 
 static int run(const char *cdir, const char *out, const cli_common *co, int force)
 {
-	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
+	/* Orphan .name files hold no plaintext: not a reason to fail. */
+	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad, .check_orphans = 0};
 	struct dec d = {.out = out, .nthreads = (int)co->nthreads, .outfd = -1};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;

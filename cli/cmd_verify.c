@@ -17,7 +17,7 @@ struct ver {
 	const gcfs_keys *k;
 	int nthreads;
 	cli_progress *prog;
-	uint64_t files, dirs, symlinks, bytes, errors;
+	uint64_t files, dirs, symlinks, special, bytes, errors;
 };
 
 static void usage(FILE *f)
@@ -26,7 +26,10 @@ static void usage(FILE *f)
 	        "Usage: unseal verify [options] CIPHER_DIR\n"
 	        "Authenticate every name, block and symlink of a gocryptfs v2 cipher dir.\n"
 	        "Prints 'BAD <cipher path> (<plain path>): <where>: <cause>' per bad entry and\n"
-	        "'verified N files, M dirs, K symlinks, X bytes: E errors'.\n\n"
+	        "'verified N files, M dirs, K symlinks, S special, X bytes: E errors'\n"
+	        "(files: regular files; special: FIFOs, sockets, device nodes).\n"
+	        "A gocryptfs.longname.*.name file without its entry is reported as\n"
+	        "'BAD <path> (?): name: orphan long-name file'.\n\n"
 	        "  --passfile F        password = first line of F\n"
 	        "  --masterkey-file F  hex master key (dashes allowed) instead of a password\n"
 	        "                      (neither: prompt on the terminal, or first line of stdin)\n"
@@ -117,8 +120,9 @@ static int leaf(void *u, cli_node *n)
 			free(target);
 		break;
 	default:
-		/* fifos and device nodes: only the name carries ciphertext. */
-		v->files++;
+		/* FIFOs, sockets and device nodes: only the name carries
+		 * ciphertext, which the walk has already checked. */
+		v->special++;
 		break;
 	}
 	return 0;
@@ -126,7 +130,7 @@ static int leaf(void *u, cli_node *n)
 
 static int run(const char *cdir, const cli_common *co)
 {
-	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad};
+	static const cli_walk_ops ops = {dir_pre, dir_post, leaf, bad, .check_orphans = 1};
 	struct ver v = {.nthreads = (int)co->nthreads};
 	gcfs_keys *k = NULL;
 	gcfs_conf conf;
@@ -143,10 +147,11 @@ static int run(const char *cdir, const cli_common *co)
 	rc = cli_walk(k, cdir, &ops, &v);
 	cli_progress_end(v.prog);
 	gcfs_keys_free(k);
-	printf("verified %llu files, %llu dirs, %llu symlinks, %llu bytes: %llu errors\n",
+	printf("verified %llu files, %llu dirs, %llu symlinks, %llu special, %llu bytes: %llu "
+	       "errors\n",
 	       (unsigned long long)v.files, (unsigned long long)v.dirs,
-	       (unsigned long long)v.symlinks, (unsigned long long)v.bytes,
-	       (unsigned long long)v.errors);
+	       (unsigned long long)v.symlinks, (unsigned long long)v.special,
+	       (unsigned long long)v.bytes, (unsigned long long)v.errors);
 	return (rc == 0 && v.errors == 0) ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 

@@ -135,6 +135,10 @@ typedef struct cli_walk_ops {
 	/* A bad entry.  Return 0 to carry on, -1 to stop the walk. */
 	int (*bad)(void *u, const char *cpath, const char *ppath, const char *what,
 	           const char *cause);
+	/* Also report a gocryptfs.longname.X.name without its X ("name",
+	 * "orphan long-name file", no plain path).  It holds no plaintext and
+	 * gocryptfs ignores it, so only verify asks. */
+	int check_orphans;
 } cli_walk_ops;
 
 /* Sorted entry names of an open dir (without . and ..); the fd stays open. */

@@ -1,7 +1,8 @@
 /* Walk a cipher directory: per directory read and check the dir IV, list
  * the entries in sorted order, skip gocryptfs metadata, decrypt each name
  * (reading the .name file of long names) and re-encrypt it to check that
- * the on-disk name is exactly what the key produces.  Directories are opened
+ * the on-disk name is exactly what the key produces (and, when asked, report
+ * .name files whose long-name entry is gone).  Directories are opened
  * with O_NOFOLLOW relative to their parent, as gocryptfs does. */
 #include <dirent.h>
 #include <errno.h>
@@ -169,6 +170,22 @@ out:
 
 static int walk_dir(struct walker *w, cli_node *dn);
 
+/* A long-name .name file whose entry is not in the (sorted) listing. */
+static int is_orphan(struct walker *w, char **names, size_t count, const char *name)
+{
+	size_t n = strlen(name);
+	char base[GCFS_CNAME_MAX];
+	const char *key = base;
+
+	if (!w->ops->check_orphans || w->plaintextnames || n < 5 || n - 5 >= sizeof(base) ||
+	    strncmp(name, GCFS_LONGNAME_PREFIX, sizeof(GCFS_LONGNAME_PREFIX) - 1) ||
+	    strcmp(name + n - 5, ".name"))
+		return 0;
+	memcpy(base, name, n - 5);
+	base[n - 5] = '\0';
+	return !bsearch(&key, names, count, sizeof(*names), cmp_str);
+}
+
 static int visit(struct walker *w, cli_node *dn, const uint8_t *iv, const char *name)
 {
 	char pname[GCFS_NAME_MAX + 1];
@@ -226,6 +243,15 @@ static int walk_dir(struct walker *w, cli_node *dn)
 	if (cli_list_dir(dn->fd, &names, &count) < 0)
 		return report(w, dn->cpath, dn->ppath, "readdir", strerror(errno)) < 0 ? -1 : 0;
 	for (size_t i = 0; i < count && rc == 0; i++) {
+		if (is_orphan(w, names, count, names[i])) {
+			char *cpath = join(dn->cpath, names[i]);
+
+			rc = !cpath || report(w, cpath, NULL, "name", "orphan long-name file") < 0
+			         ? -1
+			         : 0;
+			free(cpath);
+			continue;
+		}
 		if (gcfs_name_is_meta(w->k, names[i], dn->parent == NULL))
 			continue;
 		if (cli_interrupted()) {

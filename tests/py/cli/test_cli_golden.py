@@ -77,7 +77,8 @@ def test_verify_golden(tmp_path, variant, engine):
     nlinks = sum(1 for t, _, _ in tree.values() if t == "l")
     nbytes = sum(s for t, s, _ in tree.values() if t == "f")
     assert r.stdout.strip().endswith(
-        f"verified {nfiles} files, {ndirs} dirs, {nlinks} symlinks, {nbytes} bytes: 0 errors")
+        f"verified {nfiles} files, {ndirs} dirs, {nlinks} symlinks, 0 special, {nbytes} bytes: "
+        "0 errors")
     assert "BAD" not in r.stdout
 
 
@@ -136,7 +137,7 @@ def test_examples(tmp_path, name, engine):
     assert os.readlink(os.path.join(out, "abs")) == "/a/b/c/d"
     r = L.unseal("verify", "--passfile", str(pw), cipher, env=engine_env(engine))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "verified 2 files, 1 dirs, 2 symlinks, 20 bytes: 0 errors" in r.stdout
+    assert "verified 2 files, 1 dirs, 2 symlinks, 0 special, 20 bytes: 0 errors" in r.stdout
 
 
 def test_examples_masterkey(tmp_path):

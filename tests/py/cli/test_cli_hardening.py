@@ -37,6 +37,46 @@ def test_decrypt_drops_setuid_bits(tmp_path):
     assert (out / "data.txt").read_text() == "data\n"
 
 
+def test_verify_counts_special_files(tmp_path):
+    """FIFOs (and, as root, device nodes) are 'special', not 'files'."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "data.txt").write_text("data\n")
+    os.mkfifo(plain / "fifo")
+    nspecial = 1
+    if os.geteuid() == 0:
+        os.mknod(plain / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        nspecial = 2
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    for extra in ([], ["--plaintextnames"]):
+        cipher = tmp_path / ("cipher" + "".join(extra))
+        r = unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", str(pw), *extra,
+                   str(plain), str(cipher))
+        assert r.returncode == 0, r.stderr
+        r = unseal("verify", "--passfile", str(pw), str(cipher))
+        assert r.returncode == 0, r.stdout
+        assert r.stdout == f"verified 1 files, 1 dirs, 0 symlinks, {nspecial} special, " \
+                           "5 bytes: 0 errors\n"
+
+
+def test_plaintextnames_name_files_are_files(tmp_path):
+    """With -plaintextnames a 'gocryptfs.longname.X.name' is a user file, not
+    an orphan."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / ("gocryptfs.longname." + "A" * 43 + ".name")).write_text("mine\n")
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    cipher = tmp_path / "cipher"
+    r = unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", str(pw),
+               "--plaintextnames", str(plain), str(cipher))
+    assert r.returncode == 0, r.stderr
+    r = unseal("verify", "--passfile", str(pw), str(cipher))
+    assert r.returncode == 0, r.stdout
+    assert r.stdout == "verified 1 files, 1 dirs, 0 symlinks, 0 special, 5 bytes: 0 errors\n"
+
+
 def test_decrypt_skips_device_nodes(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("SKIP: creating a device node in the cipher dir needs root")

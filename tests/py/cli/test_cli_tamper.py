@@ -164,6 +164,34 @@ def test_longname_file_tamper(tmp_path, cipher):
     assert p in r.stderr
 
 
+def test_orphan_name_file(tmp_path, cipher):
+    """A .name file whose long-name entry is missing is reported, once, by
+    verify; decrypt (which has nothing to decrypt there) is not stopped."""
+    rel = "longname_176_".ljust(176, "x")
+    p = cpath(cipher, rel)
+    orphan = os.path.join(cipher, "gocryptfs.longname." + "A" * 43 + ".name")
+    with open(p + ".name", "rb") as f, open(orphan, "wb") as g:
+        g.write(f.read())
+    r = verify(cipher)
+    assert r.returncode == 1
+    assert bad_lines(r.stdout) == [(orphan, "?", "name", "orphan long-name file")], r.stdout
+    assert r.stdout.rstrip().endswith(": 1 errors")
+    out = str(tmp_path / "out")
+    r = L.unseal("decrypt", "--quiet", "--passfile", PW, cipher, out)
+    assert r.returncode == 0, r.stderr
+    assert L.diff_trees(L.golden_plain(str(tmp_path / "plain")), out) == ""
+
+
+def test_orphan_after_entry_removed(tmp_path, cipher):
+    rel = "longname_255_".ljust(255, "x")
+    p = cpath(cipher, rel)
+    os.unlink(p)
+    r = verify(cipher)
+    assert r.returncode == 1
+    assert bad_lines(r.stdout) == [(p + ".name", "?", "name", "orphan long-name file")], \
+        r.stdout
+
+
 def test_diriv_tamper(tmp_path, cipher):
     sub = os.path.join(cipher, os.path.dirname(L.namemap("default")["sub/hello.txt"]))
     flip(os.path.join(sub, "gocryptfs.diriv"), 0)
