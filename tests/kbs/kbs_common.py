@@ -19,7 +19,8 @@ KNOWN_TEES = {
     "sample", "tdx", "snp", "sgx", "csv", "cca", "se", "azsnpvtpm", "aztdxvtpm",
     "az-snp-vtpm", "az-tdx-vtpm", "tpm", "nvidia", "hygondcu", "dpu", "system",
 }
-HASHES = ("sha256", "sha384", "sha512")
+# Names a challenge may select (spec §2); anything else means SHA-384 on both sides.
+HASHES = ("sha256", "sha384", "sha512", "sm3")
 
 
 class KbsError(Exception):

@@ -11,7 +11,8 @@ PRE_ACTIONS = ("status", "delay", "drop", "reset", "hang", "huge_body", "non_jso
 # Actions that alter the normal handler's work or its reply.
 POST_ACTIONS = ("slow_body", "truncate_json", "wrong_nonce", "expire_session", "drop_session",
                 "no_set_cookie", "extra_cookie", "jwe", "token_missing", "token_not_string",
-                "token_expired", "cookie_name", "past_expires", "extra_params", "nonce")
+                "token_expired", "cookie_name", "past_expires", "extra_params", "nonce",
+                "no_bearer")
 ACTIONS = PRE_ACTIONS + POST_ACTIONS
 HANG_MAX_MS = 120000
 

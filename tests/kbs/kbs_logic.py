@@ -39,6 +39,7 @@ class Ctx:
     endpoint: str = "other"
     faults: Active = dataclasses.field(default_factory=lambda: Active([]))
     reason: str = None
+    arrived: float = 0.0  # time.monotonic() when the request arrived (before any delay)
 
 
 def http_date(ts):
@@ -273,7 +274,8 @@ class Kbs:
             self.state.drop(sid)
 
     def _resource_auth(self, ctx):
-        """Cookie session first, then Bearer token (spec §4.1)."""
+        """Cookie session first, then Bearer token (spec §4.1) unless Bearer is refused
+        (--no-bearer, or the no_bearer fault: a server without token trust config, §8)."""
         try:
             sess = self.session(ctx)
             if not sess.attested:
@@ -282,7 +284,8 @@ class Kbs:
         except KbsError as err:
             cookie_err = err
         auth = ctx.headers.get("authorization", "")
-        if auth.startswith("Bearer ") and not self.args.no_bearer:
+        if auth.startswith("Bearer ") and not self.args.no_bearer and \
+                not ctx.faults.get("no_bearer"):
             try:
                 claims = self.signer.verify(auth[7:].strip(), self.clock.now())
                 members = claims["customized_claims"]["runtime_data"]["tee-pubkey"]

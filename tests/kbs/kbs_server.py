@@ -8,7 +8,7 @@ Usage:
   /usr/bin/python3 tests/kbs/kbs_server.py --profile p0|p1|p2|p4 [--port 0] [--host 127.0.0.1]
       [--base-path /trustee] [--session-timeout S] [--token-lifetime S]
       [--resource repo/type/tag=@file|hex:..|str:..]... [--allow-tee sample,tdx,...]
-      [--deny-sample] [--hash sha384|sha256|sha512] [--lb-cookie NAME] [--strict-eq]
+      [--deny-sample] [--hash sha384|sha256|sha512|sm3] [--lb-cookie NAME] [--strict-eq]
       [--max-body BYTES] [--no-bearer] [--admin-token T | --insecure-admin] [--dev]
       [--tls-cert F --tls-key F] [--verbose]
 The first stdout line is exactly `KBS_PORT=<port>`; serves until SIGTERM/SIGINT.
@@ -22,7 +22,9 @@ Test endpoints (always at the root, whatever --base-path says; never subject to 
   GET  /_test/state          {profile, version_req, now, counters{auth, attest, resource,
                              status_<code>, <endpoint>_<code>}, sessions[], requests[] (last
                              200: path, method, cookies, headers, status, endpoint, faults,
-                             reason), last_evidence, last_digest_hex, last_reason,
+                             reason, time (virtual clock), mono (server time.monotonic() at
+                             arrival: the gaps between retries)), last_evidence,
+                             last_digest_hex, last_reason,
                              negotiated{requested_versions, accepted_version}, faults[],
                              resources[], policy}
   POST /_test/faults         a rule object or a list of rules: appended to the installed set
@@ -72,6 +74,8 @@ Fault rule schema (JSON object):
     "token_missing"     /attest 200 with {}
     "token_not_string"  /attest 200 with {"token": 123}
     "token_expired"     the issued token already has a past exp (Bearer use fails)
+    "no_bearer"         resource: ignore Authorization: Bearer (as a server without token
+                        trust config does, spec §4.1/§8); only the cookie session counts
 """
 import argparse
 import json
@@ -214,12 +218,13 @@ class Handler(BaseHTTPRequestHandler):
     # ---- dispatch -----------------------------------------------------------------------
 
     def dispatch(self):
+        arrived = time.monotonic()
         path = self.path.partition("?")[0]
         if path == "/_test" or path.startswith("/_test/"):
             return self.test_endpoint(path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         cookies = parse_cookies(self.headers.get_all("Cookie") or [])
-        ctx = Ctx(self.command, self.path, headers, cookies)
+        ctx = Ctx(self.command, self.path, headers, cookies, arrived=arrived)
         route = self.route(path)
         ctx.endpoint = route[0]
         try:
@@ -340,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
         state.log({"path": self.path, "method": self.command, "endpoint": ctx.endpoint,
                    "cookies": ctx.cookies, "headers": dict(self.headers.items()),
                    "status": status, "faults": ctx.faults.names(), "reason": ctx.reason,
-                   "time": self.kbs.clock.now()})
+                   "time": self.kbs.clock.now(), "mono": ctx.arrived})
 
     # ---- /_test ------------------------------------------------------------------------
 
@@ -398,7 +403,7 @@ def parse_args(argv):
     ap.add_argument("--resource", action="append", default=[])
     ap.add_argument("--allow-tee", default="sample,tdx,system")
     ap.add_argument("--deny-sample", action="store_true")
-    ap.add_argument("--hash", choices=("sha384", "sha256", "sha512"))
+    ap.add_argument("--hash", choices=("sha384", "sha256", "sha512", "sm3"))
     ap.add_argument("--lb-cookie")
     ap.add_argument("--strict-eq", action="store_true")
     ap.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY)

@@ -115,7 +115,7 @@ class PyClient:
     def hash_name(self):
         if isinstance(self.extra, dict):
             sel = self.extra.get("selected-hash-algorithm")
-            if isinstance(sel, str) and sel.lower() in ("sha256", "sha384", "sha512"):
+            if isinstance(sel, str) and sel.lower() in ("sha256", "sha384", "sha512", "sm3"):
                 return sel.lower()
         return "sha384"
 

@@ -238,6 +238,38 @@ def test_session_loss(kbs, endpoint, action):
         assert kbs.state()["sessions"] == []
 
 
+def test_no_bearer_fault(kbs):
+    """no_bearer: this GET ignores Authorization (a server without token trust
+    config); only the cookie session counts, and only while the rule fires."""
+    client = attested(kbs)
+    kbs.faults({"endpoint": "resource", "action": "no_bearer"})
+    resp = client.resource(RES, bearer=client.token, send_cookies=False)
+    assert resp.status == 401 and resp.json()["type"] == ERR + "TokenNotFound"
+    assert client.resource(RES, bearer=client.token, send_cookies=False).status == 200
+    kbs.faults({"endpoint": "resource", "action": "no_bearer"})
+    assert client.resource(RES, bearer=client.token).status == 200  # the cookie still works
+
+
+def test_no_bearer_fault_p0(kbs0):
+    client = attested(kbs0, "p0")
+    kbs0.faults({"endpoint": "resource", "action": "no_bearer"})
+    resp = client.resource(RES, bearer=client.token, send_cookies=False)
+    assert resp.status == 401 and resp.json()["type"] == ERR + "MissingCookie"
+
+
+def test_request_arrival_times(kbs):
+    """Each logged request carries the server's monotonic arrival time, taken
+    before any delay fault, so client-side gaps can be measured."""
+    kbs.faults({"endpoint": "auth", "action": "delay", "ms": 300, "nth": 2})
+    t0 = time.monotonic()
+    for _ in range(3):
+        PyClient(kbs.url, "p4").auth()
+    monos = [r["mono"] for r in kbs.state()["requests"] if r["endpoint"] == "auth"]
+    assert len(monos) == 3 and monos == sorted(monos)
+    assert t0 - 1 < monos[0]  # same clock as ours (CLOCK_MONOTONIC, one machine)
+    assert monos[2] - monos[1] >= 0.3  # the 2nd request's delay is after its arrival
+
+
 # ---- token faults ---------------------------------------------------------------------------
 
 def test_token_missing_and_not_string(kbs):

@@ -118,7 +118,7 @@ def test_base_path_and_test_endpoints_at_root():
         assert paths[0] == "/trustee/kbs/v0/auth" and paths[-1] == "/kbs/v0/auth"
 
 
-@pytest.mark.parametrize("hash_name,hexlen", [("sha512", 128), ("sha256", 64)])
+@pytest.mark.parametrize("hash_name,hexlen", [("sha512", 128), ("sha256", 64), ("sm3", 64)])
 def test_selected_hash(hash_name, hexlen):
     with kbs_server("p4", *ARGS, "--hash", hash_name) as kbs:
         client = PyClient(kbs.url, "p4")
