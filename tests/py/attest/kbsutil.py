@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -49,6 +50,23 @@ def attest(unseal_bin, kbs_url, *extra, uri=URI, tee="sample", timeout=None, env
     # subprocess limit (deadline + a generous margin for a loaded machine)
     # turns a client that ignores its deadline into a failure.
     return run(cmd, env=e, timeout=180 if timeout is None else timeout + 20)
+
+
+def timed_attest(*args, **kw):
+    """attest() and the seconds it took (process start to exit)."""
+    t0 = time.monotonic()
+    res = attest(*args, **kw)
+    return res, time.monotonic() - t0
+
+
+# Slack on top of a deadline for process start, key generation and exit on a
+# loaded machine.  Deadline-bound, not a speed assertion.
+DEADLINE_SLACK = 2.5
+
+
+def requests_to(kbs, endpoint):
+    """The test KBS's request log entries for one endpoint, oldest first."""
+    return [r for r in kbs.state()["requests"] if r.get("endpoint") == endpoint]
 
 
 def parse(res):
