@@ -1,5 +1,6 @@
-/* fetch: kbs_fetch() — configuration, bounded retries, the resource GET
- * with at most one re-attestation, and the locked secret. */
+/* fetch: kbs_fetch() — configuration, retries with backoff inside the
+ * deadline, the resource GET with at most one re-attestation, and the
+ * locked secret. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,9 +12,6 @@
 #include "attest/kbs_int.h"
 
 #define DEFAULT_TIMEOUT_S 60.0
-#define BACKOFF_START_S 0.1
-#define BACKOFF_MAX_S 2.0
-#define MAX_TRIES 8 /* per request, on top of the deadline */
 
 #define KBS_API __attribute__((visibility("default")))
 
@@ -51,17 +49,39 @@ static void sleep_s(double s)
 		;
 }
 
+double kbs_backoff_next(double cur)
+{
+	return cur * 2 > KBS_BACKOFF_MAX_S ? KBS_BACKOFF_MAX_S : cur * 2;
+}
+
+static int give_up(kbs_ctx *c, const char *step, int tries, const char *cause)
+{
+	return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step,
+	                "no answer within the %g s deadline after %d attempt%s (last: %s)",
+	                c->timeout_s, tries, tries == 1 ? "" : "s", cause);
+}
+
+/* Transient faults (transport errors, 5xx) are retried with capped
+ * exponential backoff until the total deadline: no attempt count, so a long
+ * deadline really waits out a restarting KBS, and a short one is never
+ * overrun (the last pause is cut so that a last attempt still fits). */
 int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *body, kbs_resp *r)
 {
-	char url[KBS_URL_MAX], cause[400] = "", detail[200];
-	double backoff = BACKOFF_START_S;
+	char url[KBS_URL_MAX],
+	    cause[KBS_DETAIL_MAX + 32] = "the deadline passed before the request was sent";
+	char detail[KBS_DETAIL_MAX];
+	double backoff = KBS_BACKOFF_START_S, left;
+	int tries = 0;
 
 	if (kbs_url_join(c->base, endpoint, url, sizeof(url)))
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, step, "KBS URL too long");
-	for (int i = 0; i < MAX_TRIES; i++) {
-		int t = kbs_http_do(c->h, url, body, r, cause, sizeof(cause));
-		double left;
+	if (c->deadline - kbs_now() < KBS_ATTEMPT_FLOOR_S)
+		return give_up(c, step, tries, cause);
+	for (;;) {
+		int t;
 
+		tries++;
+		t = kbs_http_do(c->h, url, body, r, cause, sizeof(cause));
 		if (t == KBS_T_TOOBIG)
 			return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, step, "%s", cause);
 		if (t == KBS_T_FATAL) /* e.g. TLS verification: retrying cannot help */
@@ -74,17 +94,13 @@ int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *bod
 			         detail[0] ? ": " : "", detail);
 			kbs_resp_free(r);
 		}
-		left = c->deadline - kbs_now();
-		if (left <= backoff)
-			return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step,
-			                "no answer within the %.0f s deadline (last: %s)",
-			                c->timeout_s, cause);
-		if (i + 1 < MAX_TRIES)
-			sleep_s(backoff);
-		backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
+		/* Pause, but keep KBS_ATTEMPT_FLOOR_S for the next attempt. */
+		left = c->deadline - kbs_now() - KBS_ATTEMPT_FLOOR_S;
+		if (left <= 0)
+			return give_up(c, step, tries, cause);
+		sleep_s(backoff < left ? backoff : left);
+		backoff = kbs_backoff_next(backoff);
 	}
-	return kbs_fail(c->err, c->errlen, KBS_E_NETWORK, step, "giving up after %d attempts: %s",
-	                MAX_TRIES, cause);
 }
 
 /* Missing resource: openanolis 404 ReadSecretFailed, upstream 401

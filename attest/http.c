@@ -11,8 +11,6 @@
 #include <openssl/crypto.h>
 #include "attest/kbs_int.h"
 
-#define KBS_ATTEMPT_MIN_S 10.0
-
 struct kbs_http {
 	CURL *curl;
 	kbs_jar jar;
@@ -196,6 +194,17 @@ void kbs_resp_free(kbs_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
+double kbs_attempt_timeout(double left)
+{
+	double t = left / 2;
+
+	if (left <= 2 * KBS_ATTEMPT_MIN_S)
+		return left;
+	return t < KBS_ATTEMPT_MIN_S   ? KBS_ATTEMPT_MIN_S
+	       : t > KBS_ATTEMPT_MAX_S ? KBS_ATTEMPT_MAX_S
+	                               : t;
+}
+
 /* Errors worth another attempt: the server or path was momentarily away. */
 static int transient(CURLcode rc)
 {
@@ -299,11 +308,7 @@ int kbs_http_do(kbs_http *h, const char *url, const char *body, kbs_resp *r, cha
 	h->buf = NULL;
 	h->len = 0;
 	h->too_large = 0;
-	/* With a long deadline, one hung request may use only half of what is
-	 * left, so a retry still fits; near the end it gets all of it. */
-	if (left > 2 * KBS_ATTEMPT_MIN_S)
-		left = left / 2 > KBS_ATTEMPT_MIN_S ? left / 2 : KBS_ATTEMPT_MIN_S;
-	setup(h, url, body, hd, (long)(left * 1000.0) + 1);
+	setup(h, url, body, hd, (long)(kbs_attempt_timeout(left) * 1000.0) + 1);
 	rc = curl_easy_perform(h->curl);
 	curl_slist_free_all(hd);
 	if (h->too_large || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -17,6 +17,8 @@
 #define KBS_DIGEST_MAX 64
 #define KBS_REPORTDATA_LEN 64
 #define KBS_SEG_MAX 256
+#define KBS_DETAIL_MAX 400      /* buffer for a server's error detail */
+#define KBS_TEXT_DETAIL_MAX 200 /* characters kept of a non-JSON error body */
 
 /* ---- errors ---- */
 /* "unseal: attest: <step>: <cause>" into err (may be NULL); returns code. */
@@ -25,6 +27,18 @@ int kbs_fail(char *err, size_t errlen, int code, const char *step, const char *f
 
 /* ---- time ---- */
 double kbs_now(void); /* CLOCK_MONOTONIC seconds */
+
+/* ---- retries (fetch.c, http.c) ---- */
+#define KBS_BACKOFF_START_S 0.1  /* first pause after a transient fault */
+#define KBS_BACKOFF_MAX_S 2.0    /* pauses double up to this */
+#define KBS_ATTEMPT_FLOOR_S 0.05 /* less than this left: no new attempt */
+#define KBS_ATTEMPT_MIN_S 10.0   /* one attempt's timeout, when the deadline allows */
+#define KBS_ATTEMPT_MAX_S 30.0
+double kbs_backoff_next(double cur); /* doubled, capped at KBS_BACKOFF_MAX_S */
+/* Timeout of one attempt with `left` seconds to the deadline: half of it
+ * within [MIN, MAX] so a hung request leaves room for a retry; all of it
+ * when little is left. */
+double kbs_attempt_timeout(double left);
 
 /* ---- versions ---- */
 const char *kbs_proto_str(kbs_proto p);
