@@ -24,23 +24,6 @@ static void curl_init(void)
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-void kbs_detail(const kbs_resp *r, char *out, size_t cap)
-{
-	cJSON *j = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
-
-	out[0] = 0;
-	if (cJSON_IsString(d))
-		snprintf(out, cap, "%s", d->valuestring);
-	else if (r->len && !j)
-		snprintf(out, cap, "non-JSON body (%zu bytes)", r->len);
-	/* Keep it one printable line whatever the server sent. */
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-	cJSON_Delete(j);
-}
-
 static void sleep_s(double s)
 {
 	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -115,7 +98,7 @@ static int is_missing(const kbs_resp *r)
 
 static int get_resource(kbs_ctx *c, const char *path, kbs_result *res)
 {
-	char ep[KBS_URL_MAX], detail[400], cause[200];
+	char ep[KBS_URL_MAX], detail[KBS_DETAIL_MAX], cause[200];
 	int reattested = 0;
 
 	snprintf(ep, sizeof(ep), "resource/%s", path);

@@ -169,11 +169,12 @@ typedef struct kbs_ctx {
 	char *err;
 	size_t errlen;
 } kbs_ctx;
-/* Send with retries for transient failures (transport, 5xx) until an
- * answer or the deadline; on KBS_OK r holds a non-5xx answer. */
+/* Send with retries for transient failures (transport, 5xx), backoff
+ * 100 ms doubling to 2 s, until an answer or the deadline; on KBS_OK r
+ * holds a non-5xx answer. */
 int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *body, kbs_resp *r);
-/* The server's "detail" (or a short note for non-JSON); static buffer-free:
- * writes into out. */
+/* The server's error detail for an error line, into out: the JSON "detail"
+ * member, or the quoted, sanitised first line of a non-JSON body (util.c). */
 void kbs_detail(const kbs_resp *r, char *out, size_t cap);
 /* /auth (+ negotiation on the first call) and /attest; fresh key. */
 int kbs_handshake(kbs_ctx *c);

@@ -229,7 +229,7 @@ static int do_attest(kbs_ctx *c, const char *nonce, const char *hash)
 	uint8_t dg[KBS_DIGEST_MAX];
 	size_t dl = 0;
 	cJSON *jwk, *ev = NULL;
-	char cause[300], detail[400];
+	char cause[300], detail[KBS_DETAIL_MAX];
 	kbs_resp r;
 	int rc;
 

@@ -1,4 +1,4 @@
-/* util: error lines, clock, version names and locked secret memory. */
+/* util: error lines, server error details, clock, version names and locked secret memory. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +24,56 @@ int kbs_fail(char *err, size_t errlen, int code, const char *step, const char *f
 			*c = ' ';
 	snprintf(err, errlen, "unseal: attest: %s: %s", step, cause);
 	return code;
+}
+
+/* First non-blank line of a non-JSON body (openanolis 0.1.0 sends plain-text
+ * 400/413 errors), quoted: printable ASCII only, at most KBS_TEXT_DETAIL_MAX
+ * characters, so a hostile or binary body cannot garble the error line. */
+static void text_detail(const char *b, size_t len, char *out, size_t cap)
+{
+	size_t i = 0, n = 0, o = 0;
+
+	while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+		i++;
+	while (i + n < len && b[i + n] != '\n' && b[i + n] != '\r')
+		n++;
+	while (n > 0 && (b[i + n - 1] == ' ' || b[i + n - 1] == '\t'))
+		n--;
+	if (n == 0 || cap < 8) {
+		snprintf(out, cap, "non-JSON body (%zu bytes)", len);
+		return;
+	}
+	out[o++] = '"';
+	for (size_t k = 0; k < n && k < KBS_TEXT_DETAIL_MAX && o + 5 < cap; k++) {
+		unsigned char ch = (unsigned char)b[i + k];
+
+		out[o++] = ch == '\t' ? ' ' : ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	if (o - 1 < n) { /* cut: say so */
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o++] = '"';
+	out[o] = 0;
+}
+
+void kbs_detail(const kbs_resp *r, char *out, size_t cap)
+{
+	cJSON *j = r->body && r->len ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
+
+	if (cap == 0)
+		return;
+	out[0] = 0;
+	if (cJSON_IsString(d))
+		snprintf(out, cap, "%s", d->valuestring);
+	else if (!cJSON_IsObject(j) && r->len)
+		text_detail(r->body, r->len, out, cap);
+	/* Keep it one printable line whatever the server sent. */
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	cJSON_Delete(j);
 }
 
 double kbs_now(void)
