@@ -196,7 +196,9 @@ static int setup(kbs_ctx *c, const kbs_config *cfg, kbs_uri *u)
 		return rc;
 	if ((unsigned)cfg->proto > KBS_PROTO_040)
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config", "bad protocol version");
+	/* A configured version is a strict pin: it alone is offered. */
 	c->start = cfg->proto == KBS_PROTO_AUTO ? KBS_PROTO_040 : cfg->proto;
+	c->pinned = cfg->proto != KBS_PROTO_AUTO;
 	kt = cfg->key_type && *cfg->key_type ? cfg->key_type : getenv("UNSEAL_KBS_KEY");
 	if (kt && *kt && strcmp(kt, "rsa") && strcmp(kt, "ec"))
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, "config",

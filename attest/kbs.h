@@ -37,7 +37,7 @@ typedef struct kbs_config {
 	const char *tee;      /* auto|sample|tdx|snp|tsm; NULL = $UNSEAL_TEE or auto */
 	const char *tsm_root; /* NULL = $UNSEAL_TSM_ROOT or /sys/kernel/config/tsm/report */
 	const char *cafile;   /* NULL = system default (https only) */
-	kbs_proto proto;      /* KBS_PROTO_AUTO negotiates */
+	kbs_proto proto;      /* KBS_PROTO_AUTO negotiates; anything else pins */
 	double timeout_s;     /* total deadline; <= 0: $UNSEAL_KBS_TIMEOUT or 60 */
 	const char *key_type; /* "rsa" | "ec"; NULL = $UNSEAL_KBS_KEY or "rsa".  "ec" =
 	                         P-256 ECDH-ES+A256KW from 0.2.0 (much faster keygen);

@@ -160,6 +160,7 @@ typedef struct kbs_ctx {
 	kbs_http *h;
 	kbs_tee tee;
 	kbs_proto start; /* first version to offer */
+	int pinned;      /* start was configured: offer nothing else */
 	kbs_proto proto; /* negotiated; AUTO until the first /auth 200 */
 	char base[KBS_URL_MAX];
 	double deadline, timeout_s;
@@ -181,7 +182,10 @@ int kbs_handshake(kbs_ctx *c);
 /* Request bodies per version (exposed for tests). */
 cJSON *kbs_auth_body(kbs_proto p, const char *tee);
 cJSON *kbs_attest_body(kbs_proto p, const char *nonce, const cJSON *jwk, cJSON *evidence);
-/* Wanted version from a mismatch detail ("<=0.1.0", "=0.4.0"); AUTO if none. */
+/* The requirement a mismatch detail names ("<=0.1.0", "=0.4.0") into out;
+ * "" if none. */
+void kbs_mismatch_want(const char *detail, char *out, size_t cap);
+/* Wanted version from a mismatch detail; AUTO if none or not one we speak. */
 kbs_proto kbs_mismatch_version(const char *detail);
 
 #endif

@@ -81,30 +81,36 @@ fail:
 	return NULL;
 }
 
-kbs_proto kbs_mismatch_version(const char *detail)
+void kbs_mismatch_want(const char *detail, char *out, size_t cap)
 {
 	const char *m = detail ? strstr(detail, MISMATCH) : NULL;
-	char ver[16];
 	size_t n = 0;
 
-	if (!m)
-		return KBS_PROTO_AUTO;
+	if (cap)
+		out[0] = 0;
 	/* "expected version: <=0.1.0, ..." or "expect =0.4.0 while ..." */
-	m = strchr(m, '=');
-	if (!m)
-		return KBS_PROTO_AUTO;
-	m++;
-	while (*m == ' ')
-		m++;
-	while (n + 1 < sizeof(ver) && ((m[n] >= '0' && m[n] <= '9') || m[n] == '.'))
-		n++;
-	memcpy(ver, m, n);
-	ver[n] = 0;
-	{
-		kbs_proto p = kbs_proto_parse(ver);
-
-		return (int)p < 0 ? KBS_PROTO_AUTO : p;
+	m = m ? strpbrk(m, "<>=~^") : NULL;
+	if (!m || cap == 0)
+		return;
+	for (; *m && n + 1 < cap; m++) {
+		if (strchr("<>=~^0123456789.", *m))
+			out[n++] = *m;
+		else if (*m != ' ' || (n && out[n - 1] >= '0' && out[n - 1] <= '9'))
+			break; /* spaces only between the operator and the version */
 	}
+	out[n] = 0;
+}
+
+kbs_proto kbs_mismatch_version(const char *detail)
+{
+	char want[32];
+	const char *v = want;
+	kbs_proto p;
+
+	kbs_mismatch_want(detail, want, sizeof(want));
+	v += strspn(want, "<>=~^");
+	p = kbs_proto_parse(v);
+	return (int)p < 0 ? KBS_PROTO_AUTO : p;
 }
 
 static int is_mismatch(const kbs_resp *r, const char *detail)
@@ -113,15 +119,18 @@ static int is_mismatch(const kbs_resp *r, const char *detail)
 	       (strstr(detail, MISMATCH) || (r->body && strstr(r->body, "/ProtocolVersion\"")));
 }
 
-/* Next version to try: the one the server names if untried, otherwise the
- * newest untried.  Each version at most once, so at most 4 /auth calls. */
-static kbs_proto next_version(unsigned *tried, kbs_proto want)
+/* Next version to try under "auto": the one the server names if we speak it
+ * and have not tried it (a server naming a version we tried or do not know
+ * ends the negotiation), the newest untried one if it names none.  Each
+ * version at most once, so at most 4 /auth calls. */
+static kbs_proto next_version(unsigned *tried, const char *want)
 {
 	static const kbs_proto order[] = {KBS_PROTO_040, KBS_PROTO_020, KBS_PROTO_011,
 	                                  KBS_PROTO_010};
+	kbs_proto w = kbs_proto_parse(want + strspn(want, "<>=~^"));
 
-	if (want != KBS_PROTO_AUTO && !(*tried & (1u << want)))
-		return want;
+	if (want[0])
+		return (int)w > 0 && !(*tried & (1u << w)) ? w : KBS_PROTO_AUTO;
 	for (size_t i = 0; i < 4; i++)
 		if (!(*tried & (1u << order[i])))
 			return order[i];
@@ -164,11 +173,22 @@ static int post_json(kbs_ctx *c, const char *step, const char *ep, cJSON *body, 
 	return rc;
 }
 
+/* A version mismatch where no other version may be offered: a pinned
+ * version, or the re-handshake of a session whose version is settled. */
+static int mismatch_fixed(kbs_ctx *c, kbs_proto p, const char *want, const char *detail)
+{
+	return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
+	                "protocol %s %s, the server wants %s: %s", kbs_proto_str(p),
+	                c->pinned ? "is pinned" : "was negotiated",
+	                want[0] ? want : "another version", detail);
+}
+
 static int do_auth(kbs_ctx *c, char **nonce, char *hash, size_t hcap)
 {
 	unsigned tried = 0;
+	int fixed = c->pinned || c->proto != KBS_PROTO_AUTO;
 	kbs_proto p = c->proto != KBS_PROTO_AUTO ? c->proto : c->start;
-	char detail[400];
+	char detail[KBS_DETAIL_MAX], want[32];
 
 	for (;;) {
 		kbs_resp r;
@@ -187,10 +207,11 @@ static int do_auth(kbs_ctx *c, char **nonce, char *hash, size_t hcap)
 				c->proto = p;
 			return rc;
 		}
-		if (is_mismatch(&r, detail) && c->proto == KBS_PROTO_AUTO) {
-			kbs_proto want = kbs_mismatch_version(detail);
-
+		if (is_mismatch(&r, detail)) {
 			kbs_resp_free(&r);
+			kbs_mismatch_want(detail, want, sizeof(want));
+			if (fixed)
+				return mismatch_fixed(c, p, want, detail);
 			p = next_version(&tried, want);
 			if (p != KBS_PROTO_AUTO)
 				continue;

@@ -105,6 +105,7 @@ def test_version_mismatch_names_other_version(unseal_bin, kbs):
     else:  # 0.4.0 was already spent on the lie: stop, never retry a version
         assert res.returncode == PROTOCOL
         one_error_line(res, "auth")
+        assert versions == ["0.4.0", "0.2.0"]  # and no walk through the rest
 
 
 def test_resource_401_once_reattests(unseal_bin, kbs):

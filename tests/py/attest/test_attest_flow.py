@@ -42,10 +42,18 @@ def test_negotiation_from_040(unseal_bin, profile):
         assert neg["accepted_version"] == VERSION[profile]
 
 
-def test_p0_strict_eq_from_old_version(unseal_bin):
+def test_p0_strict_eq_pin(unseal_bin):
+    """A pinned version is the only one offered: against an =0.1.0 server a
+    0.1.1 pin is a protocol error naming both; auto negotiates 0.1.0."""
     h = harness()
     with h.kbs_server("p0", "--strict-eq", "--resource", resource_arg()) as kbs:
-        out = parse(attest(unseal_bin, kbs.url, "--protocol", "0.1.1"))
+        res = attest(unseal_bin, kbs.url, "--protocol", "0.1.1")
+        assert res.returncode == PROTOCOL
+        assert "protocol 0.1.1 is pinned, the server wants =0.1.0" in \
+            one_error_line(res, "auth")
+        assert counters(kbs) == (1, 0, 0)
+        kbs.reset()
+        out = parse(attest(unseal_bin, kbs.url))
         assert out["protocol"] == "0.1.0"
         assert counters(kbs)[0] == 2
 

@@ -80,6 +80,18 @@ def test_hung_server_hits_deadline(tmp_path):
         assert_failed_once(tmp_path, shim_env(kbs.url, tmp_path, timeout=2, **PIN), "attest")
 
 
+def test_pinned_protocol_mismatch(tmp_path):
+    """UNSEAL_KBS_PROTOCOL is a strict pin: a 0.4.0 server is not talked to in
+    0.4.0 when 0.1.0 is pinned; the cause names both versions."""
+    with harness().kbs_server("p4", "--resource", resource_arg(password())) as kbs:
+        env = shim_env(kbs.url, tmp_path, timeout=5, UNSEAL_KBS_PROTOCOL="0.1.0")
+        line = assert_failed_once(tmp_path, env, "protocol 0.1.0 is pinned, the server wants "
+                                  "=0.4.0")
+        assert "attest: auth: " in line, line
+        assert counters(kbs) == (1, 0, 0)
+        assert kbs.state()["negotiated"]["requested_versions"] == ["0.1.0"]
+
+
 def test_no_retry_after_failure(tmp_path):
     """A failed fetch is not retried on every open: one handshake per process."""
     with harness().kbs_server("p4", "--resource", resource_arg(password())) as kbs:
