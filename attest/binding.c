@@ -78,6 +78,16 @@ fail:
 	return NULL;
 }
 
+const char *kbs_hash_pick(const char *selected)
+{
+	static const char *const known[] = {"sha256", "sha384", "sha512", "sm3"};
+
+	for (size_t i = 0; selected && i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(selected, known[i]))
+			return known[i];
+	return "sha384"; /* absent, "", or a name we do not know: the default */
+}
+
 static const EVP_MD *hash_md(const char *hash)
 {
 	if (!hash || !*hash || !strcasecmp(hash, "sha384"))

@@ -107,7 +107,12 @@ char *kbs_canon_json(const cJSON *v);
 /* Runtime material per spec 3.3 (P4 adds "additional-evidence"). */
 cJSON *kbs_binding_material(kbs_proto p, const char *nonce, const cJSON *jwk,
                             const char *additional);
-/* hash name (sha256|sha384|sha512|sm3, any case) or NULL for sha384. */
+/* The hash a challenge's selected-hash-algorithm names (spec 2):
+ * "sha256", "sha384", "sha512" or "sm3" for those names in any case,
+ * "sha384" for NULL or anything else. */
+const char *kbs_hash_pick(const char *selected);
+/* hash name (sha256|sha384|sha512|sm3, any case) or NULL for sha384;
+ * -1 for any other name. */
 int kbs_binding_digest(kbs_proto p, const char *nonce, const cJSON *jwk, const char *additional,
                        const char *hash, uint8_t out[KBS_DIGEST_MAX], size_t *outlen);
 /* Standard base64 with padding; returns malloc'd string. */

@@ -148,11 +148,10 @@ static int auth_answer(kbs_ctx *c, const kbs_resp *r, char **nonce, char *hash, 
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
 		                "challenge without a nonce%s", j ? "" : " (body is not JSON)");
 	}
-	hash[0] = 0;
 	x = cJSON_GetObjectItemCaseSensitive(j, "extra-params");
-	sel = cJSON_GetObjectItemCaseSensitive(x, "selected-hash-algorithm");
-	if (cJSON_IsObject(x) && cJSON_IsString(sel))
-		snprintf(hash, hcap, "%s", sel->valuestring);
+	sel = cJSON_IsObject(x) ? cJSON_GetObjectItemCaseSensitive(x, "selected-hash-algorithm")
+	                        : NULL;
+	snprintf(hash, hcap, "%s", kbs_hash_pick(cJSON_IsString(sel) ? sel->valuestring : NULL));
 	*nonce = strdup(n->valuestring);
 	cJSON_Delete(j);
 	if (!*nonce)
@@ -263,7 +262,9 @@ static int do_attest(kbs_ctx *c, const char *nonce, const char *hash)
 	if (kbs_binding_digest(c->proto, nonce, jwk, "", hash, dg, &dl)) {
 		cJSON_Delete(jwk);
 		return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "attest",
-		                "unsupported hash algorithm '%s'", hash);
+		                "cannot compute the %s binding digest the server selected "
+		                "(not available in this OpenSSL)",
+		                hash);
 	}
 	rc = kbs_evidence(&c->tee, dg, dl, &ev, cause, sizeof(cause));
 	if (rc) {

@@ -1,5 +1,5 @@
-/* KBS runtime-data binding (spec 3.3 vectors), canonical JSON, request
- * bodies per protocol version and mismatch parsing. */
+/* KBS runtime-data binding (spec 3.3 vectors), the challenge's hash choice,
+ * canonical JSON, request bodies per protocol version and mismatch parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +131,53 @@ static void test_hash_selection(void **s)
 	cJSON_Delete(j);
 }
 
+/* Spec 2: sha256|sha384|sha512|sm3 in any case are used, anything else is
+ * SHA-384, never an error. */
+static void test_hash_pick(void **s)
+{
+	(void)s;
+	assert_string_equal(kbs_hash_pick("sha256"), "sha256");
+	assert_string_equal(kbs_hash_pick("SHA512"), "sha512");
+	assert_string_equal(kbs_hash_pick("Sha384"), "sha384");
+	assert_string_equal(kbs_hash_pick("sm3"), "sm3");
+	assert_string_equal(kbs_hash_pick("SM3"), "sm3");
+	assert_string_equal(kbs_hash_pick("md5"), "sha384");
+	assert_string_equal(kbs_hash_pick("sha3-256"), "sha384");
+	assert_string_equal(kbs_hash_pick("sha2564"), "sha384");
+	assert_string_equal(kbs_hash_pick(""), "sha384");
+	assert_string_equal(kbs_hash_pick(NULL), "sha384");
+}
+
+/* SM3 through OpenSSL's EVP: the digest of the canonical material. */
+static void test_sm3_digest(void **s)
+{
+	/* GB/T 32905-2016 example: SM3("abc"). */
+	static const uint8_t abc[32] = {0x66, 0xc7, 0xf0, 0xf4, 0x62, 0xee, 0xed, 0xd9,
+	                                0xd1, 0xf2, 0xd4, 0x6b, 0xdc, 0x10, 0xe4, 0xe2,
+	                                0x41, 0x67, 0xc4, 0x87, 0x5c, 0xf2, 0xf7, 0xa2,
+	                                0x29, 0x7d, 0xa0, 0x2b, 0x8f, 0x4b, 0xa8, 0xe0};
+	const EVP_MD *md = EVP_get_digestbyname("SM3");
+	uint8_t dg[KBS_DIGEST_MAX], want[32];
+	unsigned int wl = 0;
+	size_t dl = 0;
+	cJSON *j = jwk_rsa("RSA1_5"), *m;
+	char *canon;
+
+	(void)s;
+	assert_non_null(md);
+	assert_int_equal(EVP_Digest("abc", 3, want, &wl, md, NULL), 1);
+	assert_memory_equal(want, abc, 32);
+	assert_int_equal(kbs_binding_digest(KBS_PROTO_010, nonce, j, "", "sm3", dg, &dl), 0);
+	assert_int_equal(dl, 32);
+	m = kbs_binding_material(KBS_PROTO_010, nonce, j, "");
+	canon = kbs_canon_json(m);
+	assert_int_equal(EVP_Digest(canon, strlen(canon), want, &wl, md, NULL), 1);
+	assert_memory_equal(dg, want, 32);
+	free(canon);
+	cJSON_Delete(m);
+	cJSON_Delete(j);
+}
+
 static void test_canon_escaping(void **s)
 {
 	cJSON *o = cJSON_Parse("{\"b\":\"q\\\"b\\\\s/\\u00e9\\n\\t\\u0001\",\"a\":{\"z\":[1,"
@@ -227,6 +274,32 @@ static void test_mismatch_parse(void **s)
 	assert_int_equal(kbs_mismatch_version(NULL), KBS_PROTO_AUTO);
 }
 
+/* The requirement as the server wrote it, for the pinned-version error. */
+static void test_mismatch_want(void **s)
+{
+	char w[32];
+
+	(void)s;
+	kbs_mismatch_want("KBS Client Protocol Version Mismatch: expected version: <=0.1.0, "
+	                  "requested version: 0.4.0",
+	                  w, sizeof(w));
+	assert_string_equal(w, "<=0.1.0");
+	kbs_mismatch_want("Attestation error: RCAR handshake Auth failed: KBS Client Protocol "
+	                  "Version Mismatch: expect =0.4.0 while the request is 0.1.0",
+	                  w, sizeof(w));
+	assert_string_equal(w, "=0.4.0");
+	kbs_mismatch_want("Protocol Version Mismatch: expect >= 0.3.0 or so", w, sizeof(w));
+	assert_string_equal(w, ">=0.3.0");
+	kbs_mismatch_want("KBS Client Protocol Version Mismatch", w, sizeof(w));
+	assert_string_equal(w, "");
+	kbs_mismatch_want("expect =0.4.0 (no mismatch text)", w, sizeof(w));
+	assert_string_equal(w, "");
+	kbs_mismatch_want(NULL, w, sizeof(w));
+	assert_string_equal(w, "");
+	kbs_mismatch_want("Protocol Version Mismatch: expect =0.4.0", w, 4); /* bounded */
+	assert_string_equal(w, "=0.");
+}
+
 static void test_key_jwk(void **s)
 {
 	EVP_PKEY *pk = kbs_key_new();
@@ -289,10 +362,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vector_p0_rsa15), cmocka_unit_test(test_vector_p2_oaep),
 	    cmocka_unit_test(test_vector_p4_oaep),  cmocka_unit_test(test_vector_p4_ec),
-	    cmocka_unit_test(test_hash_selection),  cmocka_unit_test(test_canon_escaping),
-	    cmocka_unit_test(test_auth_body),       cmocka_unit_test(test_attest_bodies),
-	    cmocka_unit_test(test_mismatch_parse),  cmocka_unit_test(test_key_jwk),
-	    cmocka_unit_test(test_key_jwk_ec),
+	    cmocka_unit_test(test_hash_selection),  cmocka_unit_test(test_hash_pick),
+	    cmocka_unit_test(test_sm3_digest),      cmocka_unit_test(test_mismatch_want),
+	    cmocka_unit_test(test_canon_escaping),  cmocka_unit_test(test_auth_body),
+	    cmocka_unit_test(test_attest_bodies),   cmocka_unit_test(test_mismatch_parse),
+	    cmocka_unit_test(test_key_jwk),         cmocka_unit_test(test_key_jwk_ec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
