@@ -2,10 +2,11 @@
  *
  * Two layouts exist: legacy (0.1.x: raw-JSON "protected", tag appended to
  * the ciphertext, empty AAD) and RFC 7516 flattened (0.2.0+: base64url
- * "protected" that is also the AAD, separate tag).  Every failure after the
- * body parsed as JSON is reported as the same generic KBS_E_DECRYPT so the
- * server side learns nothing (no padding oracle), and no plaintext escapes
- * unless the GCM tag verified. */
+ * "protected" that is also the AAD, separate tag).  An answer that is not a
+ * JSON object with the five string members is malformed (KBS_E_PROTOCOL);
+ * every failure after that is reported as the same generic KBS_E_DECRYPT so
+ * the server side learns nothing (no padding oracle), and no plaintext
+ * escapes unless the GCM tag verified. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,24 +107,34 @@ static int parse_header(jwe_parts *p)
 	return rc;
 }
 
+static const char *const members[] = {"protected", "encrypted_key", "iv", "ciphertext", "tag"};
+
+/* Spec 4.4 step 1: an object with five string members, else a malformed
+ * answer (no crypto involved, so naming the member leaks nothing). */
+static int check_shape(const cJSON *j, char *cause, size_t causelen)
+{
+	if (!cJSON_IsObject(j)) {
+		snprintf(cause, causelen, "resource answer is not a JSON object");
+		return -1;
+	}
+	for (int i = 0; i < 5; i++)
+		if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, members[i]))) {
+			snprintf(cause, causelen, "resource answer is not a JWE: no string '%s'",
+			         members[i]);
+			return -1;
+		}
+	return 0;
+}
+
 static int parse_parts(const cJSON *j, jwe_parts *p)
 {
-	static const char *const names[] = {"protected", "encrypted_key", "iv", "ciphertext",
-	                                    "tag"};
 	const char *v[5];
 
-	if (!cJSON_IsObject(j))
-		return -1;
 	/* RFC 7516 would fold "aad" into the AAD; KBS never sends one. */
 	if (cJSON_GetObjectItemCaseSensitive(j, "aad"))
 		return -1;
-	for (int i = 0; i < 5; i++) {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, names[i]);
-
-		if (!cJSON_IsString(m))
-			return -1;
-		v[i] = m->valuestring;
-	}
+	for (int i = 0; i < 5; i++)
+		v[i] = cJSON_GetObjectItemCaseSensitive(j, members[i])->valuestring;
 	p->prot = v[0];
 	if (!p->prot[0] || parse_header(p))
 		return -1;
@@ -308,6 +319,10 @@ int kbs_jwe_decrypt(EVP_PKEY *pk, const char *want_alg, const char *json, size_t
 	*outlen = 0;
 	if (!j) {
 		snprintf(cause, causelen, "resource answer is not JSON");
+		return KBS_E_PROTOCOL;
+	}
+	if (check_shape(j, cause, causelen)) {
+		cJSON_Delete(j);
 		return KBS_E_PROTOCOL;
 	}
 	/* Only the alg we advertised: a downgrade to RSA1_5 is refused. */

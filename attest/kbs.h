@@ -16,10 +16,12 @@ enum {
 	KBS_OK = 0,
 	KBS_E_USAGE = 2,    /* bad configuration: malformed URI/URL, unknown TEE */
 	KBS_E_NETWORK = 3,  /* connect/reset/timeout/5xx after retries, deadline hit */
-	KBS_E_PROTOCOL = 4, /* unexpected answer: non-JSON, missing fields, version loop */
-	KBS_E_REFUSED = 5,  /* attestation refused (401 on /attest, policy deny) */
+	KBS_E_PROTOCOL = 4, /* unexpected answer: non-JSON, missing fields (also of the
+	                       JWE), no common/pinned version, /auth rejected */
+	KBS_E_REFUSED = 5,  /* attestation refused (401/403 on /attest or on the
+	                       resource after one re-attestation: policy deny) */
 	KBS_E_MISSING = 6,  /* resource missing (404 / PluginInternalError) */
-	KBS_E_DECRYPT = 7,  /* JWE could not be decrypted/authenticated */
+	KBS_E_DECRYPT = 7,  /* JWE crypto: unwrap, alg/enc/iv/tag, GCM tag */
 	KBS_E_EVIDENCE = 8, /* evidence provider failed (no TEE, tsm error) */
 };
 

@@ -122,7 +122,8 @@ char *kbs_b64std(const uint8_t *in, size_t n);
 /* Decode a KBS resource JWE (legacy or RFC 7516 flattened) with our key.
  * On success *out is mlocked (kbs_secure_alloc) and must go through
  * kbs_secure_free.  The header alg must be want_alg (the one we advertised).
- * Not JSON: KBS_E_PROTOCOL; anything else wrong: KBS_E_DECRYPT. */
+ * Not a JSON object with the five string members: KBS_E_PROTOCOL;
+ * anything else wrong: KBS_E_DECRYPT (one generic cause). */
 int kbs_jwe_decrypt(EVP_PKEY *pk, const char *want_alg, const char *json, size_t len, uint8_t **out,
                     size_t *outlen, char *cause, size_t causelen);
 

@@ -217,11 +217,13 @@ static int do_auth(kbs_ctx *c, char **nonce, char *hash, size_t hcap)
 			return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
 			                "no common protocol version: %s", detail);
 		}
-		rc = r.status == 401 ? KBS_E_REFUSED : KBS_E_PROTOCOL;
-		kbs_fail(c->err, c->errlen, rc, "auth", "HTTP %ld%s%s (version %s)", r.status,
-		         detail[0] ? ": " : "", detail, kbs_proto_str(p));
+		/* Any other refusal of the challenge request is a protocol
+		 * problem: no evidence has been judged yet (exit 5 is for
+		 * /attest and the resource). */
+		kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth", "HTTP %ld%s%s (version %s)",
+		         r.status, detail[0] ? ": " : "", detail, kbs_proto_str(p));
 		kbs_resp_free(&r);
-		return rc;
+		return KBS_E_PROTOCOL;
 	}
 }
 

@@ -211,7 +211,8 @@ static void test_tampered(void **s)
 		o = base(legacy), o.iv_len = 16, reject(o, alg, KBS_E_DECRYPT);
 		o = base(legacy), o.enc = "A128GCM", reject(o, alg, KBS_E_DECRYPT);
 		o = base(legacy), o.cek_len = 16, reject(o, alg, KBS_E_DECRYPT);
-		o = base(legacy), o.drop_tag_member = 1, reject(o, alg, KBS_E_DECRYPT);
+		/* A missing member is a malformed answer, not a crypto failure. */
+		o = base(legacy), o.drop_tag_member = 1, reject(o, alg, KBS_E_PROTOCOL);
 		o = base(legacy), o.add_aad = 1, reject(o, alg, KBS_E_DECRYPT);
 		o = base(legacy), o.alg = "RSA1_5", reject(o, "RSA-OAEP-256", KBS_E_DECRYPT);
 	}
@@ -237,10 +238,32 @@ static void test_not_json(void **s)
 	assert_int_equal(
 	    kbs_jwe_decrypt(key, "RSA1_5", junk, sizeof(junk) - 1, &out, &ol, cause, sizeof(cause)),
 	    KBS_E_PROTOCOL);
+	/* JSON but not a JWE object: malformed answer (protocol), naming what. */
 	assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", "[1]", 3, &out, &ol, cause, sizeof(cause)),
-	                 KBS_E_DECRYPT);
+	                 KBS_E_PROTOCOL);
+	assert_string_equal(cause, "resource answer is not a JSON object");
 	assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", "{}", 2, &out, &ol, cause, sizeof(cause)),
-	                 KBS_E_DECRYPT);
+	                 KBS_E_PROTOCOL);
+	assert_string_equal(cause, "resource answer is not a JWE: no string 'protected'");
+	{
+		static const char num[] = "{\"protected\":\"e30\",\"encrypted_key\":\"\","
+		                          "\"iv\":\"\",\"ciphertext\":7,\"tag\":\"\"}";
+
+		assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", num, sizeof(num) - 1, &out, &ol,
+		                                 cause, sizeof(cause)),
+		                 KBS_E_PROTOCOL);
+		assert_string_equal(cause, "resource answer is not a JWE: no string 'ciphertext'");
+	}
+	/* Well-formed but undecryptable: the generic crypto error. */
+	{
+		static const char bad[] = "{\"protected\":\"e30\",\"encrypted_key\":\"\","
+		                          "\"iv\":\"\",\"ciphertext\":\"\",\"tag\":\"\"}";
+
+		assert_int_equal(kbs_jwe_decrypt(key, "RSA1_5", bad, sizeof(bad) - 1, &out, &ol,
+		                                 cause, sizeof(cause)),
+		                 KBS_E_DECRYPT);
+		assert_string_equal(cause, "could not decrypt the resource (JWE rejected)");
+	}
 	assert_null(out);
 }
 
