@@ -1,6 +1,8 @@
 /* evidence: pick the TEE and build the evidence JSON carrying the binding
  * digest (spec 3.3 / 6).  "auto" never falls back to "sample": a missing
- * TEE must be an error, not a silently unattested key release. */
+ * TEE must be an error, not a silently unattested key release.  Nor does it
+ * pick the /dev/tdx_guest TDREPORT, which is not a signed quote: only an
+ * explicit "tdx" sends that, with a warning. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,6 @@
 #include "attest/kbs_int.h"
 
 #define TSM_DEFAULT_ROOT "/sys/kernel/config/tsm/report"
-#define TDX_GUEST_DEV "/dev/tdx_guest"
 
 int kbs_tee_parse(const char *s, kbs_tee_kind *out)
 {
@@ -54,11 +55,27 @@ static int use_tsm(kbs_tee *t, int probe)
 	return KBS_OK;
 }
 
+const char *kbs_tee_caveat(const kbs_tee *t)
+{
+	if (!t || !t->unsigned_report)
+		return NULL;
+	return "the evidence was an unsigned TDREPORT from /dev/tdx_guest, not a signed quote, "
+	       "which a KBS cannot verify; a configfs-tsm quote provider is needed";
+}
+
+static int use_tdx_report(kbs_tee *t)
+{
+	t->kind = KBS_TEE_TDX;
+	t->name = "tdx";
+	t->unsigned_report = 1;
+	return KBS_OK;
+}
+
 int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *cause,
                     size_t causelen)
 {
 	kbs_tee_kind k;
-	int probe;
+	int probe, dev;
 
 	memset(t, 0, sizeof(*t));
 	if (!want || !*want)
@@ -84,17 +101,22 @@ int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *ca
 		return use_tsm(t, probe);
 	if ((k == KBS_TEE_TDX && probe == 1) || (k == KBS_TEE_SNP && probe == 2))
 		return use_tsm(t, probe);
-	if ((k == KBS_TEE_AUTO || k == KBS_TEE_TDX) && !access(TDX_GUEST_DEV, R_OK | W_OK)) {
-		t->kind = KBS_TEE_TDX;
-		t->name = "tdx";
-		return KBS_OK;
-	}
-	if (k == KBS_TEE_AUTO)
+	dev = !access(kbs_tdx_guest_dev, R_OK | W_OK);
+	if (k == KBS_TEE_TDX && dev)
+		return use_tdx_report(t);
+	if (k == KBS_TEE_AUTO && dev)
+		snprintf(cause, causelen,
+		         "no TEE quote source: no configfs-tsm provider at %s, and %s gives only "
+		         "an unsigned TDREPORT, which a KBS cannot verify (--tee tdx / "
+		         "UNSEAL_TEE=tdx sends it anyway)",
+		         tsm_root, kbs_tdx_guest_dev);
+	else if (k == KBS_TEE_AUTO)
 		snprintf(cause, causelen, "no TEE found; set UNSEAL_TEE=sample for development");
 	else
 		snprintf(cause, causelen,
-		         "TEE '%s' not available (no configfs-tsm provider at %s%s)", want,
-		         tsm_root, k == KBS_TEE_TDX ? " and no " TDX_GUEST_DEV : "");
+		         "TEE '%s' not available (no configfs-tsm provider at %s%s%s)", want,
+		         tsm_root, k == KBS_TEE_TDX ? " and no " : "",
+		         k == KBS_TEE_TDX ? kbs_tdx_guest_dev : "");
 	return KBS_E_EVIDENCE;
 }
 

@@ -2,8 +2,9 @@
  *
  * This yields a TDREPORT (MAC'd for the local platform), not a signed quote:
  * a KBS can only verify it if something (a quoting enclave) converts it.  It
- * exists for kernels without configfs-tsm; the vendor-specific GET_QUOTE
- * ioctls differ between kernel trees and are deliberately not used. */
+ * exists for kernels without configfs-tsm, only with an explicit "tdx" (the
+ * caller warns, see kbs_tee_caveat); the vendor-specific GET_QUOTE ioctls
+ * differ between kernel trees and are deliberately not used. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,8 +15,9 @@
 #include <openssl/crypto.h>
 #include "attest/kbs_int.h"
 
-#define TDX_GUEST_DEV "/dev/tdx_guest"
 #define TDX_REPORT_LEN 1024
+
+const char *kbs_tdx_guest_dev = "/dev/tdx_guest";
 
 struct tdx_report_req {
 	uint8_t reportdata[KBS_REPORTDATA_LEN];
@@ -29,11 +31,11 @@ int kbs_tdx_report(const uint8_t rd[KBS_REPORTDATA_LEN], uint8_t **rep, size_t *
                    size_t causelen)
 {
 	struct tdx_report_req req;
-	int fd = open(TDX_GUEST_DEV, O_RDWR | O_CLOEXEC);
+	int fd = open(kbs_tdx_guest_dev, O_RDWR | O_CLOEXEC);
 
 	*rep = NULL;
 	if (fd < 0) {
-		snprintf(cause, causelen, "tdx: cannot open %s: %s", TDX_GUEST_DEV,
+		snprintf(cause, causelen, "tdx: cannot open %s: %s", kbs_tdx_guest_dev,
 		         strerror(errno));
 		return -1;
 	}

@@ -235,6 +235,8 @@ KBS_API int kbs_fetch(const kbs_config *cfg, kbs_result *res, char *err, size_t 
 		rc = kbs_handshake(&c);
 	if (rc == KBS_OK)
 		rc = get_resource(&c, u.path, res);
+	if (rc == KBS_OK && kbs_tee_caveat(&c.tee)) /* success, with a warning line */
+		kbs_fail(err, errlen, KBS_OK, "evidence", "warning: %s", kbs_tee_caveat(&c.tee));
 	snprintf(res->proto, sizeof(res->proto), "%s", kbs_proto_str(c.proto));
 	snprintf(res->tee, sizeof(res->tee), "%s", c.tee.name ? c.tee.name : "");
 	res->auth_calls = c.auth_calls;

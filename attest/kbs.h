@@ -57,7 +57,10 @@ typedef struct kbs_result {
 /* Run the handshake and fetch.  Returns 0 or a positive KBS_E_* code; err
  * gets one line "unseal: attest: <step>: <cause>" naming the step (auth,
  * attest, resource, decrypt, evidence) and the server's detail if any.
- * Never loops: bounded retries inside the deadline. */
+ * On success err is empty or holds one warning line
+ * ("unseal: attest: evidence: warning: ...", e.g. unsigned TDREPORT
+ * evidence) for the caller to log.  Never loops: transient faults are
+ * retried with backoff inside the deadline. */
 int kbs_fetch(const kbs_config *cfg, kbs_result *res, char *err, size_t errlen);
 void kbs_secret_free(kbs_result *res);
 

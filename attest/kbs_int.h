@@ -144,9 +144,16 @@ typedef struct kbs_tee {
 	kbs_tee_kind kind; /* resolved: never AUTO */
 	const char *name;  /* the /auth "tee" value: sample|tdx|snp */
 	char tsm_root[512];
-	int tsm_snp; /* tsm provider is sev_guest */
+	int tsm_snp;         /* tsm provider is sev_guest */
+	int unsigned_report; /* tdx via /dev/tdx_guest: a TDREPORT, not a quote */
 } kbs_tee;
-/* Resolve auto/tsm to a concrete TEE (probing the tsm root / tdx device). */
+/* The /dev/tdx_guest path (a variable so unit tests can point it elsewhere). */
+extern const char *kbs_tdx_guest_dev;
+/* Why evidence from t may not convince a KBS (the TDREPORT fallback), for
+ * a warning and for the refusal error; NULL when there is nothing to say. */
+const char *kbs_tee_caveat(const kbs_tee *t);
+/* Resolve auto/tsm to a concrete TEE (probing the tsm root / tdx device):
+ * configfs-tsm first; the TDREPORT fallback only for an explicit "tdx". */
 int kbs_tee_resolve(const char *want, const char *tsm_root, kbs_tee *t, char *cause,
                     size_t causelen);
 /* Evidence object for the digest (sample: report_data = b64std(digest)). */

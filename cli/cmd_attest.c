@@ -196,6 +196,8 @@ int cli_attest_main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err[0] ? err : "unseal: attest: fetch: failed");
 		return rc;
 	}
+	if (err[0]) /* a warning, e.g. unsigned TDREPORT evidence */
+		fprintf(stderr, "%s\n", err);
 	fflush(stdout);
 	rc = report(&o, &r, now_s() - t0);
 	kbs_secret_free(&r);
