@@ -3,6 +3,7 @@
  * The secret itself goes to stdout only with --reveal (raw bytes, nothing
  * else on stdout then); otherwise we print its length and SHA-256 so a user
  * can check it against what was stored without exposing it. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +170,11 @@ static int report(const attest_opts *o, const kbs_result *r, double secs)
 		while (off < r->secret_len) {
 			ssize_t w = write(STDOUT_FILENO, r->secret + off, r->secret_len - off);
 
+			if (w < 0 && errno == EINTR)
+				continue;
 			if (w <= 0) {
-				fprintf(stderr, "unseal: attest: reveal: cannot write to stdout\n");
+				fprintf(stderr, "unseal: attest: stdout: %s\n",
+				        w < 0 ? strerror(errno) : "short write");
 				return 1;
 			}
 			off += (size_t)w;

@@ -101,6 +101,24 @@ def test_secret_only_with_reveal(unseal_bin):
         assert SECRET_SHA in res.stderr
 
 
+def test_reveal_write_error_names_the_cause(unseal_bin):
+    """--reveal into a full device: `unseal: attest: stdout: <strerror>`."""
+    import os
+    import subprocess
+    if not os.path.exists("/dev/full"):
+        pytest.skip("SKIP: no /dev/full")
+    h = harness()
+    with h.kbs_server("p4", "--resource", resource_arg()) as kbs:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UNSEAL_")}
+        with open("/dev/full", "wb") as full:
+            res = subprocess.run([unseal_bin, "attest", "--kbs-url", kbs.url, "--key-uri", URI,
+                                  "--tee", "sample", "--reveal"], stdout=full,
+                                 stderr=subprocess.PIPE, text=True, env=env, timeout=180)
+        assert res.returncode == 1
+        assert res.stderr.splitlines()[-1] == \
+            "unseal: attest: stdout: No space left on device", res.stderr
+
+
 def test_env_configuration(unseal_bin):
     h = harness()
     with h.kbs_server("p2", "--resource", resource_arg()) as kbs:
