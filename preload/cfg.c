@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,9 +42,13 @@ static void canonical_mount(const char *m, char *out, size_t cap)
 	for (;;) {
 		shim_fmt(head, sizeof(head), "%.*s", (int)n, m);
 		if (REAL(realpath)(head, real)) {
-			/* real + the missing rest ("/" + "/x" must not be "//x") */
-			shim_fmt(out, cap, "%s%s", strcmp(real, "/") ? real : "",
-			         n > 1 ? m + n : m);
+			/* real + the missing rest ("/" + "/x" must not be "//x");
+			 * if that does not fit, keep the given spelling. */
+			char tmp[PATH_MAX];
+
+			if (shim_fmt(tmp, sizeof(tmp), "%s%s", strcmp(real, "/") ? real : "",
+			             n > 1 ? m + n : m) < (int)sizeof(tmp))
+				shim_fmt(out, cap, "%s", tmp);
 			return;
 		}
 		if (n == 1)
@@ -168,6 +173,20 @@ void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_
 	}
 }
 
+ino_t shim_anc_ino(const char *vpath)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	struct stat st;
+
+	if (!strcmp(vpath, shim_cfg.mount))
+		return REAL(lstat)(shim_cfg.cipher, &st) == 0 ? st.st_ino : 0;
+	/* FNV-1a of the path, above any 32-bit inode number: distinct per
+	 * ancestor, so walkers (find, fts) see no directory loop. */
+	for (const char *c = vpath; *c; c++)
+		h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+	return (ino_t)((1ULL << 62) | (h & ((1ULL << 62) - 1)));
+}
+
 /* ---- cwd ---- */
 
 static void cwd_publish(int virt, const char *path)
@@ -206,8 +225,11 @@ void shim_cwd_set_real(void)
 		cwd_publish(2, buf);
 		return;
 	}
-	/* Only an ancestor of the mount can make a relative path virtual. */
-	if (!strcmp(buf, "/") || (!strncmp(shim_cfg.mount, buf, n) && shim_cfg.mount[n] == '/'))
+	/* Only an ancestor of the mount (or of its alias) can make a relative
+	 * path virtual. */
+	if (!strcmp(buf, "/") || (!strncmp(shim_cfg.mount, buf, n) && shim_cfg.mount[n] == '/') ||
+	    (shim_cfg.alias_len > n && !strncmp(shim_cfg.alias, buf, n) &&
+	     shim_cfg.alias[n] == '/'))
 		cwd_publish(0, buf);
 	else
 		cwd_publish(0, NULL);

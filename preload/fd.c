@@ -150,6 +150,19 @@ int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, con
 	return 0;
 }
 
+int shim_fd_add_anc(int fd, const char *vpath, const char *cpath, const struct stat *st)
+{
+	struct shim_fd *e;
+
+	if (shim_fd_add(fd, SHIM_FD_DIR, NULL, vpath, cpath, st))
+		return -1;
+	e = shim_fd_get(fd);
+	if (e)
+		e->anc = 1;
+	shim_fd_put(e);
+	return 0;
+}
+
 void shim_fd_drop(int fd)
 {
 	struct shim_fd *e;

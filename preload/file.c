@@ -35,9 +35,8 @@ struct shim_file {
 	ino_t ino;
 	off_t csize;
 	struct timespec mtime;
-	int memfd;  /* internal fd (ifd.c) */
-	dev_t mdev; /* the memfd's identity: what every reopen must get */
-	ino_t mino;
+	int memfd;       /* internal fd (ifd.c) */
+	shim_ifd_id mid; /* its identity: what every reopen must get */
 	uint64_t size;
 	int refs;
 	int state;
@@ -266,7 +265,7 @@ static int fill_ranges(const gcfs_keys *k, gcfs_io *io, int cfd, const gcfs_file
 }
 
 int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const char *vpath,
-                     const char *verb)
+                     const char *verb, shim_ifd_id *id)
 {
 	gcfs_io io = {.ctx = &cfd, .pread = shim_cipher_pread};
 	char err[GCFS_ERRBUF] = "";
@@ -314,19 +313,7 @@ out:
 	if (rc && fc.mfd >= 0)
 		REAL(close)(fc.mfd); /* partial plaintext: never handed out */
 	errno = e;
-	return rc ? rc : shim_ifd_hide(fc.mfd);
-}
-
-/* Record which inode f's memfd is, so a reopen can prove it got it. */
-static int identify(struct shim_file *f)
-{
-	struct stat st;
-
-	if (REAL(fstat)(f->memfd, &st) < 0)
-		return -errno;
-	f->mdev = st.st_dev;
-	f->mino = st.st_ino;
-	return 0;
+	return rc ? rc : shim_ifd_hide(fc.mfd, id);
 }
 
 /* Decrypt r's cipher file into a new sealed memfd; 0 or -errno. */
@@ -352,15 +339,12 @@ static int load(struct shim_file *f, const struct shim_res *r)
 		REAL(close)(cfd);
 		return -EIO;
 	}
-	mfd = shim_plain_memfd(k, cfd, &gf, r->vpath, "open");
+	mfd = shim_plain_memfd(k, cfd, &gf, r->vpath, "open", &f->mid);
 	REAL(close)(cfd);
 	if (mfd < 0)
 		return mfd;
 	f->memfd = mfd;
 	f->size = gf.plain_size;
-	rc = identify(f);
-	if (rc)
-		return rc; /* the memfd is closed by the last put */
 	return 0;
 }
 
@@ -440,7 +424,7 @@ struct shim_file *shim_file_get(const struct shim_res *r)
 	return f;
 }
 
-struct shim_file *shim_file_adopt(int memfd, uint64_t size)
+struct shim_file *shim_file_adopt(int memfd, const shim_ifd_id *id, uint64_t size)
 {
 	struct shim_file *f = calloc(1, sizeof(*f));
 
@@ -448,13 +432,10 @@ struct shim_file *shim_file_adopt(int memfd, uint64_t size)
 		return NULL;
 	/* Never in `files`: no cipher identity, so never found by a lookup. */
 	f->memfd = memfd;
+	f->mid = *id;
 	f->size = size;
 	f->refs = 1;
 	f->state = F_READY;
-	if (identify(f)) {
-		free(f);
-		return NULL;
-	}
 	return f;
 }
 
@@ -481,7 +462,7 @@ void shim_file_put(struct shim_file *f)
 	}
 	unlock(&s);
 	if (fd >= 0)
-		shim_ifd_close(fd);
+		shim_ifd_close(fd, &f->mid);
 }
 
 void shim_file_stale(struct shim_file *f)
@@ -514,8 +495,9 @@ int shim_file_reopen(struct shim_file *f, int flags)
 	struct stat st;
 	int fd;
 
-	if (!shim_ifd_ok(f->memfd)) {
-		errno = ESTALE; /* the program dup2()ed over it */
+	/* Closed, replaced or taken over by the program: decrypt again. */
+	if (!shim_ifd_mine(f->memfd, &f->mid)) {
+		errno = ESTALE;
 		return -1;
 	}
 	/* A fresh open file description (own offset) on the same memfd; the
@@ -528,10 +510,9 @@ int shim_file_reopen(struct shim_file *f, int flags)
 	}
 	if (fd < 0)
 		return -1;
-	/* Whatever sits at that number now must be our plaintext: a raw
-	 * close()+open() behind the shim's back would otherwise hand out
-	 * another file's bytes. */
-	if (REAL(fstat)(fd, &st) < 0 || st.st_dev != f->mdev || st.st_ino != f->mino) {
+	/* What we opened must be our plaintext: the number may have changed
+	 * hands between the check above and the open. */
+	if (REAL(fstat)(fd, &st) < 0 || st.st_dev != f->mid.dev || st.st_ino != f->mid.ino) {
 		REAL(close)(fd);
 		errno = ESTALE;
 		return -1;

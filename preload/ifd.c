@@ -7,13 +7,18 @@
  * They live at high numbers (out of the way of the kernel's lowest-free
  * allocation and of fixed numbers like a shell's 3..9), close() of one says
  * EBADF (it is not the program's), close_range()/closefrom() step around
- * them, and a dup2()/dup3() onto one takes the number over: the owner finds
- * shim_ifd_ok() false and never uses or closes it again.  Owners that read
- * plaintext through an internal fd also check the identity of what they
- * opened (file.c), so even a raw-syscall replacement fails closed.
+ * them, and a successful dup2()/dup3() onto one takes the number over.
+ *
+ * A number alone proves nothing: a raw close() behind our back lets the
+ * kernel reuse it.  So each mark records the inode it was made for, and
+ * every question (is it ours, may the owner use or close it) is answered
+ * by fstat()ing the number now, which is async-signal-safe.  Owners keep
+ * the identity hide() gave them: a dead owner can never close the number
+ * after a new owner got it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -23,30 +28,32 @@
 #include "preload/shim.h"
 
 #define IFD_MAX (1 << 20)
-#define IFD_WORDS (IFD_MAX / 64)
 
-static _Atomic uint64_t *bits;
+struct mark {
+	_Atomic uint64_t dev, ino; /* ino 0: not ours */
+};
+
+static struct mark *_Atomic marks;
 static _Atomic int ifd_top = -1; /* highest internal fd ever marked */
 static _Atomic int ifd_floor;
 
-static int bits_init(void)
+static struct mark *marks_get(void)
 {
+	struct mark *m = atomic_load_explicit(&marks, memory_order_acquire), *expect = NULL;
 	void *p;
 
-	if (atomic_load(&bits))
-		return 0;
-	/* 128 KiB of address space; untouched pages cost nothing. */
-	p = REAL(mmap)(NULL, IFD_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+	if (m)
+		return m;
+	/* 16 MiB of address space; only the pages of high fds are touched. */
+	p = REAL(mmap)(NULL, IFD_MAX * sizeof(struct mark), PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		return -1;
-	{
-		_Atomic uint64_t *expect = NULL;
-
-		if (!atomic_compare_exchange_strong(&bits, &expect, p))
-			REAL(munmap)(p, IFD_WORDS * sizeof(uint64_t));
+		return NULL;
+	if (!atomic_compare_exchange_strong(&marks, &expect, p)) {
+		REAL(munmap)(p, IFD_MAX * sizeof(struct mark));
+		return expect;
 	}
-	return 0;
+	return p;
 }
 
 /* Half the soft fd limit, at most 1024: high enough that ordinary opens
@@ -66,19 +73,40 @@ static int floor_fd(void)
 	return f;
 }
 
-int shim_ifd_is(int fd)
+static struct mark *mark_of(int fd)
 {
-	_Atomic uint64_t *b = atomic_load_explicit(&bits, memory_order_acquire);
+	struct mark *m = atomic_load_explicit(&marks, memory_order_acquire);
 
-	if (!b || fd < 0 || fd > atomic_load_explicit(&ifd_top, memory_order_relaxed))
-		return 0;
-	return (atomic_load_explicit(&b[fd / 64], memory_order_relaxed) >> (fd % 64)) & 1;
+	if (!m || fd < 0 || fd > atomic_load_explicit(&ifd_top, memory_order_relaxed))
+		return NULL;
+	return atomic_load_explicit(&m[fd].ino, memory_order_relaxed) ? &m[fd] : NULL;
 }
 
-int shim_ifd_hide(int fd)
+/* fd is open on the inode id names. */
+static int is_inode(int fd, const shim_ifd_id *id)
+{
+	struct stat st;
+	int saved = errno, ok;
+
+	ok = id->ino && REAL(fstat)(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino;
+	errno = saved;
+	return ok;
+}
+
+static int mark_matches(const struct mark *m, const shim_ifd_id *id)
+{
+	return atomic_load(&m->dev) == (uint64_t)id->dev &&
+	       atomic_load(&m->ino) == (uint64_t)id->ino;
+}
+
+int shim_ifd_hide(int fd, shim_ifd_id *id)
 {
 	int saved = errno, nfd, top;
+	struct mark *m;
+	struct stat st;
 
+	id->dev = 0;
+	id->ino = 0;
 	if (fd < 0 || shim_foreign())
 		return fd;
 	nfd = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor_fd());
@@ -86,8 +114,12 @@ int shim_ifd_hide(int fd)
 		REAL(close)(fd);
 		fd = nfd;
 	}
-	if (fd < IFD_MAX && bits_init() == 0) {
-		atomic_fetch_or(&bits[fd / 64], (uint64_t)1 << (fd % 64));
+	m = fd < IFD_MAX ? marks_get() : NULL;
+	if (m && REAL(fstat)(fd, &st) == 0) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		atomic_store(&m[fd].dev, (uint64_t)st.st_dev);
+		atomic_store(&m[fd].ino, (uint64_t)st.st_ino);
 		top = atomic_load(&ifd_top);
 		while (fd > top && !atomic_compare_exchange_weak(&ifd_top, &top, fd))
 			;
@@ -96,54 +128,89 @@ int shim_ifd_hide(int fd)
 	return fd;
 }
 
-static int unmark(int fd)
+int shim_ifd_is(int fd)
 {
-	uint64_t bit = (uint64_t)1 << (fd % 64);
+	struct mark *m = mark_of(fd);
+	shim_ifd_id id;
 
-	if (!shim_ifd_is(fd))
+	if (!m)
 		return 0;
-	return (atomic_fetch_and(&bits[fd / 64], ~bit) & bit) != 0;
+	id.dev = (dev_t)atomic_load(&m->dev);
+	id.ino = (ino_t)atomic_load(&m->ino);
+	if (is_inode(fd, &id))
+		return 1;
+	/* Closed behind our back and maybe reused: the program's now. */
+	if (!shim_foreign())
+		atomic_compare_exchange_strong(&m->ino, &(uint64_t){(uint64_t)id.ino}, 0);
+	return 0;
 }
 
-void shim_ifd_close(int fd)
+int shim_ifd_mine(int fd, const shim_ifd_id *id)
 {
+	struct mark *m = mark_of(fd);
+
+	return m && mark_matches(m, id) && is_inode(fd, id);
+}
+
+void shim_ifd_close(int fd, const shim_ifd_id *id)
+{
+	struct mark *m = mark_of(fd);
 	int saved = errno;
 
-	/* A vfork child has its own fd table but our memory: close, keep the
-	 * parent's marks.  Otherwise an unmarked fd was taken over by a dup2
-	 * and belongs to the program now. */
-	if (fd >= 0 && (shim_foreign() || unmark(fd)))
-		REAL(close)(fd);
+	if (!m || !mark_matches(m, id) || !is_inode(fd, id))
+		return; /* not ours any more: someone else's number now */
+	/* A vfork child has its own fd table but our memory: keep the mark. */
+	if (!shim_foreign())
+		atomic_store(&m->ino, 0);
+	REAL(close)(fd);
 	errno = saved;
 }
 
 void shim_ifd_lost(int fd)
 {
-	if (!shim_foreign() && unmark(fd))
+	struct mark *m = mark_of(fd);
+
+	if (m && !shim_foreign()) {
+		atomic_store(&m->ino, 0);
 		SHIM_DBG("unseal: fd %d: taken over by the program", fd);
+	}
 }
 
 int shim_ifd_close_range(unsigned lo, unsigned hi, int flags)
 {
-	int top = atomic_load(&ifd_top), rc = 0;
-	unsigned from = lo;
+	int top = atomic_load(&ifd_top), err = 0;
+	unsigned from = lo, end;
 
-	if (top < 0 || lo > (unsigned)top)
+	/* Bad arguments, or nothing of ours in range: the kernel decides. */
+	if (top < 0 || lo > hi || lo > (unsigned)top ||
+	    (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
 		return REAL(close_range)(lo, hi, flags);
-	/* Close the gaps between internal fds, in order. */
-	for (unsigned fd = lo; fd <= (unsigned)top && fd <= hi; fd++) {
+	end = hi < (unsigned)top ? hi : (unsigned)top;
+	for (unsigned fd = lo; fd <= end; fd++) {
 		if (!shim_ifd_is((int)fd))
 			continue;
-		if (fd > from && REAL(close_range)(from, fd - 1, flags) < 0 && !rc)
-			rc = -1;
+		if (fd > from && REAL(close_range)(from, fd - 1, flags) < 0 && !err)
+			err = errno;
 		from = fd + 1;
 	}
-	if (from <= hi && REAL(close_range)(from, hi, flags) < 0 && !rc)
-		rc = -1;
-	return rc;
+	/* The rest has none of ours; a huge tail cannot be walked one by one. */
+	if (from <= hi && REAL(close_range)(from, hi, flags) < 0 && !err)
+		err = errno;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
 
-int shim_ifd_last(void)
+void shim_ifd_closefrom(int lo)
 {
-	return atomic_load(&ifd_top);
+	int top = atomic_load(&ifd_top);
+
+	/* Up to our highest fd one by one around ours (no close_range
+	 * needed), then glibc's closefrom, with its own fallbacks, above. */
+	for (int fd = lo; fd <= top; fd++)
+		if (!shim_ifd_is(fd))
+			(void)REAL(close)(fd);
+	REAL(closefrom)(lo > top ? lo : top + 1);
 }

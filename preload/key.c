@@ -5,7 +5,7 @@
  *   UNSEAL_MASTERKEY_FILE    32 raw bytes or 64 hex digits
  *   UNSEAL_KBS_URL + UNSEAL_KEY_URI  attested fetch via libunseal-kbs.so,
  *                            UNSEAL_KEY_FORMAT=password (default) | masterkey,
- *                            UNSEAL_KBS_PROTOCOL=auto|0.1.0|0.1.1|0.2.0|0.4.0
+ *                            UNSEAL_KBS_PROTOCOL=auto|0.1.0|0.1.1|0.2.0|0.4.0 (a version pins it)
  * A failure is logged once; afterwards every access under the mount gets
  * EACCES and the process goes on. */
 #include <dlfcn.h>
@@ -245,6 +245,10 @@ static int from_kbs(const gcfs_conf *conf, char *why, size_t whylen)
 		                 : err + (strncmp(err, "unseal: ", 8) ? 0 : 8));
 		return -1;
 	}
+	/* A success may carry one warning (e.g. an unsigned TDREPORT was sent). */
+	if (err[0])
+		shim_log(SHIM_LOG_WARN, "unseal: key: %s: %s", shim_cfg.mount,
+		         err + (strncmp(err, "unseal: ", 8) ? 0 : 8));
 	SHIM_DBG("unseal: key: kbs: protocol %s, tee %s, %d auth, %d attest", res.proto, res.tee,
 	         res.auth_calls, res.attest_calls);
 	if (!res.secret || res.secret_len == 0 || res.secret_len > SECRET_MAX) {

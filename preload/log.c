@@ -14,7 +14,7 @@
 
 int shim_log_level = SHIM_LOG_WARN;
 static int log_fd = 2;
-static int log_marked; /* log_fd is an internal fd (ifd.c) */
+static shim_ifd_id log_id; /* log_fd as an internal fd (ifd.c); ino 0: stderr */
 
 void shim_log_init(void)
 {
@@ -37,10 +37,8 @@ void shim_log_init(void)
 	if (file && *file) {
 		int fd = REAL(open)(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
-		if (fd >= 0) {
-			log_fd = shim_ifd_hide(fd);
-			log_marked = shim_ifd_is(log_fd);
-		}
+		if (fd >= 0)
+			log_fd = shim_ifd_hide(fd, &log_id);
 	}
 	if (bad)
 		shim_log(SHIM_LOG_WARN,
@@ -69,8 +67,8 @@ void shim_log(int level, const char *fmt, ...)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	/* A log file the program has dup2()ed over is not ours to write. */
-	if (log_marked && !shim_ifd_ok(log_fd)) {
-		log_marked = 0;
+	if (log_id.ino && !shim_ifd_mine(log_fd, &log_id)) {
+		log_id.ino = 0;
 		log_fd = 2;
 	}
 	/* write(2) is not interposed, so this cannot recurse. */

@@ -24,9 +24,10 @@ uint64_t shim_mem_budget(void);
 /* Decrypt the whole cipher file (cfd, header gf) into a new sealed memfd,
  * skipping blocks that lie entirely in holes of the cipher file (they are
  * zero in the memfd already).  verb names the operation in log lines.
- * Returns the memfd or -errno; on failure nothing decrypted survives. */
+ * Returns the memfd (an internal fd, identity in *id) or -errno; on
+ * failure nothing decrypted survives. */
 int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const char *vpath,
-                     const char *verb);
+                     const char *verb, shim_ifd_id *id);
 
 /* gcfs_io pread callback over a cipher fd; ctx points to the int fd. */
 ssize_t shim_cipher_pread(void *ctx, void *buf, size_t len, uint64_t off);
@@ -39,7 +40,7 @@ void shim_stream_atfork_child(void);
 /* A file object owning memfd (a filled stream), outside the cache, so
  * mappings of it get the same treatment as any file object's.  NULL if out
  * of memory (then the caller keeps memfd). */
-struct shim_file *shim_file_adopt(int memfd, uint64_t size);
+struct shim_file *shim_file_adopt(int memfd, const shim_ifd_id *id, uint64_t size);
 
 /* Exclude a mapping of plaintext from core dumps. */
 void shim_file_nodump(void *addr, size_t len);

@@ -254,15 +254,29 @@ void shim_stat_translate(const char *cpath, struct stat *st)
 /* A missing strict ancestor of the mount (UNSEAL_MOUNT=/models/x without
  * /models): component-wise realpath implementations (coreutils, Node)
  * lstat/readlink every prefix, so it must look like a directory. */
+/* Length of the virtual path of missing ancestor abs[0..n) of the mount,
+ * also when spelled through the UNSEAL_MOUNT alias (their missing tails
+ * are the same); 0 if it is not one. */
+static size_t anc_len(const char *abs, size_t n)
+{
+	size_t ml = shim_cfg.mount_len, al = shim_cfg.alias_len;
+
+	if (n < ml && !strncmp(shim_cfg.mount, abs, n) && shim_cfg.mount[n] == '/')
+		return n;
+	if (n < al && !strncmp(shim_cfg.alias, abs, n) && shim_cfg.alias[n] == '/' && al - n < ml &&
+	    shim_cfg.mount[ml - (al - n)] == '/')
+		return ml - (al - n);
+	return 0;
+}
+
 static int ancestor(const char *abs, struct shim_res *r)
 {
-	size_t n = strlen(abs);
+	size_t n = strlen(abs), vn;
 	struct stat st;
 
 	while (n > 1 && abs[n - 1] == '/')
 		n--;
-	if (n >= shim_cfg.mount_len || strncmp(shim_cfg.mount, abs, n) ||
-	    (n > 1 && shim_cfg.mount[n] != '/') || n == 1)
+	if (n == 1 || !(vn = anc_len(abs, n)))
 		return SHIM_PASS;
 	if (REAL(lstat)(abs, &st) == 0 || errno != ENOENT)
 		return SHIM_PASS;
@@ -273,8 +287,12 @@ static int ancestor(const char *abs, struct shim_res *r)
 	r->err = 0;
 	r->is_root = 0;
 	r->is_anc = 1;
-	shim_fmt(r->vpath, sizeof(r->vpath), "%.*s", (int)n, abs);
+	shim_fmt(r->vpath, sizeof(r->vpath), "%.*s", (int)vn, shim_cfg.mount);
 	shim_fmt(r->cpath, sizeof(r->cpath), "%s", shim_cfg.cipher);
+	/* Its own directory (the cipher root's modes and times): own inode,
+	 * "." + its entry above + its one child's "..". */
+	r->st.st_ino = shim_anc_ino(r->vpath);
+	r->st.st_nlink = 3;
 	return r->kind;
 }
 
@@ -303,6 +321,8 @@ restart:
 		if (shim_normalize(work, tmp, sizeof(tmp)))
 			goto toolong;
 		if (!shim_under_mount(tmp)) {
+			if (shim_alias_subst(tmp, work, PATH_MAX))
+				goto restart; /* the mount spelled through its alias */
 			if (ancestor(tmp, r) == SHIM_VIRT)
 				return SHIM_VIRT;
 			r->kind = SHIM_REAL;
@@ -556,8 +576,10 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 		if (!virt_base) {
 			char norm[PATH_MAX];
 
-			if (shim_normalize(work, norm, sizeof(norm)) || !shim_under_mount(norm))
+			if (shim_normalize(work, norm, sizeof(norm)))
 				return SHIM_PASS;
+			if (!shim_under_mount(norm) && !shim_alias_subst(norm, work, sizeof(work)))
+				return ancestor(norm, r);
 		}
 	}
 	return walk(work, rflags, r);

@@ -34,8 +34,15 @@ void shim_pid_update(void)
 int shim_foreign(void)
 {
 	/* glibc no longer caches the pid, so this is one cheap syscall; it is
-	 * only asked on paths that are about to change shared state. */
-	return (pid_t)syscall(SYS_getpid) != shim_pid;
+	 * only asked on paths that are about to change shared state.  Before
+	 * our constructor ran (another library's constructor calling in), the
+	 * process is the one that loaded us: record it now (the constructor
+	 * records it again). */
+	pid_t me = (pid_t)syscall(SYS_getpid);
+
+	if (!shim_pid)
+		shim_pid = me;
+	return me != shim_pid;
 }
 
 void shim_sig_block(shim_sigs *s)

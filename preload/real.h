@@ -118,6 +118,9 @@ typedef int (*shim_fts64_cmp)(const FTSENT64 **, const FTSENT64 **);
 	X(int, readdir_r, (DIR *, struct dirent *, struct dirent **))                              \
 	X(int, readdir64_r, (DIR *, struct dirent64 *, struct dirent64 **))                        \
 	X(int, closedir, (DIR *))                                                                  \
+	X(void, rewinddir, (DIR *))                                                                \
+	X(void, seekdir, (DIR *, long))                                                            \
+	X(long, telldir, (DIR *))                                                                  \
 	X(int, scandir, (const char *, struct dirent ***, shim_scandir_filter, shim_scandir_cmp))  \
 	X(int, scandir64,                                                                          \
 	  (const char *, struct dirent64 ***, shim_scandir64_filter, shim_scandir64_cmp))          \

@@ -112,6 +112,8 @@ int shim_proc_fd_subst(const char *path, char *out, size_t cap);
  * real directory above it, which chdir and opendir really use, and the one
  * entry it lists (the next component of the mount path). */
 void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap);
+/* The inode number an ancestor (or the mount root) shows. */
+ino_t shim_anc_ino(const char *vpath);
 
 /* Virtual cwd (path.c): set after chdir/fchdir. */
 void shim_cwd_set_virtual(const char *vpath);
@@ -177,6 +179,7 @@ struct shim_fd {
 	struct shim_file *file; /* FILE, STREAM */
 	struct shim_stream *stream;
 	struct stat st; /* spoofed fstat */
+	int anc;        /* DIR: a missing ancestor of the mount (lists one entry) */
 	char vpath[PATH_MAX];
 	char cpath[PATH_MAX];
 	struct shim_fd *next; /* graveyard */
@@ -189,6 +192,9 @@ void shim_fd_put(struct shim_fd *e);
 /* New entry for fd (kind, vpath, cpath, st); takes a ref on file. */
 int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, const char *cpath,
                 const struct stat *st);
+/* A DIR entry for a missing ancestor of the mount (its fd is on the deepest
+ * real directory above). */
+int shim_fd_add_anc(int fd, const char *vpath, const char *cpath, const struct stat *st);
 /* Forget fd (before the real close). */
 void shim_fd_drop(int fd);
 void shim_fd_drop_range(unsigned lo, unsigned hi);
@@ -212,25 +218,34 @@ void shim_fd_atfork_parent(void);
 void shim_fd_atfork_child(void);
 
 /* ---- the shim's own fds (ifd.c) ---- */
+typedef struct {
+	dev_t dev;
+	ino_t ino; /* 0: not an internal fd */
+} shim_ifd_id;
 /* Move fd to a high number (close-on-exec) and mark it internal; returns
- * the fd to use from now on. */
-int shim_ifd_hide(int fd);
+ * the fd to use from now on and fills id, which the owner keeps. */
+int shim_ifd_hide(int fd, shim_ifd_id *id);
+/* fd is one of the shim's (for the program-facing close/dup2 wrappers). */
 int shim_ifd_is(int fd);
-/* Still ours: not taken over by the program (dup2/dup3 onto it). */
-#define shim_ifd_ok(fd) shim_ifd_is(fd)
-/* Close an internal fd unless the program has taken the number over. */
-void shim_ifd_close(int fd);
-/* The program made fd its own (dup2/dup3 target). */
+/* fd is still the owner's id: not closed, replaced or taken over. */
+int shim_ifd_mine(int fd, const shim_ifd_id *id);
+/* Close fd if it is still the owner's id; otherwise leave it alone. */
+void shim_ifd_close(int fd, const shim_ifd_id *id);
+/* The program made fd its own (after a successful dup2/dup3 onto it). */
 void shim_ifd_lost(int fd);
-/* close_range() that leaves internal fds open; highest internal fd or -1. */
+/* close_range()/closefrom() that leave internal fds open. */
 int shim_ifd_close_range(unsigned lo, unsigned hi, int flags);
-int shim_ifd_last(void);
+void shim_ifd_closefrom(int lo);
 
 /* ---- virtual directories (vdir.c) ---- */
 int shim_vdir_active(void);
 int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root);
-/* d (a real DIR on some directory above) lists ".", ".." and `name`. */
-int shim_vdir_register_anc(DIR *d, const char *name, ino_t ino);
+/* d (a real DIR on some directory above) lists ".", ".." and the next
+ * component of the mount after ancestor vpath. */
+int shim_vdir_register_anc(DIR *d, const char *vpath);
+/* rewinddir/seekdir/telldir on an ancestor's DIR (op 'r', 's', 't'); 0 if
+ * d is not one. */
+int shim_vdir_anc_pos(DIR *d, int op, long *pos);
 void shim_vdir_forget(DIR *d);
 /* 1 and *out set (NULL at end) if d is virtual; 0 if not ours. */
 int shim_vdir_next(DIR *d, struct dirent64 **out);

@@ -41,8 +41,9 @@
 struct shim_stream {
 	struct shim_stream *prev, *next; /* all streams, for the fork handler */
 	pthread_mutex_t lock;
-	int cfd;   /* cipher file */
-	int memfd; /* the complete plaintext once filled, else -1 */
+	int cfd;   /* cipher file (internal fd) */
+	int memfd; /* the complete plaintext once filled, else -1 (internal fd) */
+	shim_ifd_id cid, mid;
 	int filled;
 	gcfs_file gf;
 	uint64_t off;
@@ -113,9 +114,9 @@ void shim_stream_free(struct shim_stream *s)
 		return;
 	all_del(s);
 	if (s->cfd >= 0)
-		shim_ifd_close(s->cfd);
+		shim_ifd_close(s->cfd, &s->cid);
 	if (s->memfd >= 0)
-		shim_ifd_close(s->memfd);
+		shim_ifd_close(s->memfd, &s->mid);
 	if (s->win) {
 		gcfs_wipe(s->win, WIN_SIZE);
 		REAL(munmap)(s->win, WIN_SIZE);
@@ -148,7 +149,7 @@ int shim_stream_open(const struct shim_res *r, int flags, int *handled)
 	s->memfd = -1;
 	all_add(s);
 	shim_fmt(s->vpath, sizeof(s->vpath), "%s", r->vpath);
-	s->cfd = shim_ifd_hide(shim_cipher_open(r, &cst));
+	s->cfd = shim_ifd_hide(shim_cipher_open(r, &cst), &s->cid);
 	if (s->cfd < 0)
 		goto fail;
 	if (gcfs_file_open(&io, (uint64_t)cst.st_size, &s->gf, err, sizeof(err))) {
@@ -186,7 +187,7 @@ fail:
  * sits there now would fail authentication anyway, but say why). */
 static int cipher_ok(struct shim_stream *s)
 {
-	if (shim_ifd_ok(s->cfd))
+	if (shim_ifd_mine(s->cfd, &s->cid))
 		return 1;
 	shim_log(SHIM_LOG_ERROR, "unseal: read: %s: cipher fd %d taken over by the program",
 	         s->vpath, s->cfd);
@@ -364,7 +365,7 @@ static int fill_memfd(struct shim_stream *s)
 		return -EACCES;
 	if (!cipher_ok(s))
 		return -EIO;
-	mfd = shim_plain_memfd(k, s->cfd, &s->gf, s->vpath, "stream");
+	mfd = shim_plain_memfd(k, s->cfd, &s->gf, s->vpath, "stream", &s->mid);
 	if (mfd < 0)
 		return mfd;
 	s->memfd = mfd;
@@ -399,7 +400,7 @@ int shim_stream_fill(int fd)
 		 * spoofed metadata and (when possible) a file object that
 		 * owns the memfd, so mappings are bookkept and not dumped. */
 		if (!e->file) {
-			e->file = shim_file_adopt(s->memfd, s->gf.plain_size);
+			e->file = shim_file_adopt(s->memfd, &s->mid, s->gf.plain_size);
 			if (e->file)
 				s->memfd = -1;
 		}

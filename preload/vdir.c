@@ -18,7 +18,7 @@ struct vdir {
 	DIR *d;
 	int is_root;
 	int anc; /* a missing ancestor: next synthetic entry + 1, 0 if not */
-	ino_t anc_ino;
+	ino_t anc_ino, child_ino;
 	char anc_name[GCFS_NAME_MAX + 1];
 	uint8_t iv[GCFS_DIRIV_LEN];
 	char cpath[PATH_MAX];
@@ -97,16 +97,19 @@ int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root
 	return 0;
 }
 
-int shim_vdir_register_anc(DIR *d, const char *name, ino_t ino)
+int shim_vdir_register_anc(DIR *d, const char *vpath)
 {
 	struct vdir *v = calloc(1, sizeof(*v));
+	char real[PATH_MAX], child[PATH_MAX];
 
 	if (!v)
 		return -1;
 	v->d = d;
 	v->anc = 1;
-	v->anc_ino = ino;
-	shim_fmt(v->anc_name, sizeof(v->anc_name), "%s", name);
+	shim_anc_info(vpath, real, sizeof(real), v->anc_name, sizeof(v->anc_name));
+	shim_fmt(child, sizeof(child), "%s/%s", vpath, v->anc_name);
+	v->anc_ino = shim_anc_ino(vpath);
+	v->child_ino = shim_anc_ino(child);
 	pthread_mutex_lock(&v_lock);
 	HASH_ADD_PTR(vdirs, d, v);
 	nvdirs++;
@@ -124,7 +127,7 @@ static int anc_next(struct vdir *v, struct dirent64 **out)
 	if (i > 2)
 		return 1;
 	shim_fmt(v->ent.d_name, sizeof(v->ent.d_name), "%s", i < 2 ? dots[i] : v->anc_name);
-	v->ent.d_ino = v->anc_ino;
+	v->ent.d_ino = i < 2 ? v->anc_ino : v->child_ino;
 	v->ent.d_off = ++v->anc;
 	v->ent.d_type = DT_DIR;
 	v->ent.d_reclen =
@@ -163,6 +166,19 @@ void shim_vdir_forget(DIR *d)
 		gcfs_wipe(&v->ent, sizeof(v->ent));
 		free(v);
 	}
+}
+
+int shim_vdir_anc_pos(DIR *d, int op, long *pos)
+{
+	struct vdir *v = find(d);
+
+	if (!v || !v->anc)
+		return 0;
+	if (op == 't')
+		*pos = v->anc - 1;
+	else
+		v->anc = op == 'r' || *pos < 0 || *pos > 3 ? 1 : (int)*pos + 1;
+	return 1;
 }
 
 int shim_vdir_next(DIR *d, struct dirent64 **out)

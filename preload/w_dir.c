@@ -1,7 +1,8 @@
 /* Directory reading: opendir/fdopendir/readdir(_r)/closedir, scandir*
  * (reimplemented: glibc's walks internally), getdents64 on our directory
- * fds, and glob via GLOB_ALTDIRFUNC. rewinddir/seekdir/telldir/dirfd need
- * no wrapper: the DIR* is a real one on the cipher directory. */
+ * fds, and glob via GLOB_ALTDIRFUNC. rewinddir/seekdir/telldir pass through
+ * (the DIR* is a real one on the cipher directory) except for the synthetic
+ * listing of a missing ancestor of the mount. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -23,12 +24,12 @@ static DIR *anc_opendir(const struct shim_res *r)
 	d = REAL(opendir)(real);
 	if (!d)
 		return NULL;
-	if (shim_vdir_register_anc(d, next, r->st.st_ino)) {
+	if (shim_vdir_register_anc(d, r->vpath)) {
 		REAL(closedir)(d);
 		errno = ENOMEM;
 		return NULL;
 	}
-	shim_fd_add(dirfd(d), SHIM_FD_DIR, NULL, r->vpath, r->cpath, &st);
+	shim_fd_add_anc(dirfd(d), r->vpath, r->cpath, &st);
 	return d;
 }
 
@@ -110,7 +111,13 @@ SHIM_EXPORT DIR *fdopendir(int fd)
 		return REAL(fdopendir)(fd);
 	}
 	d = REAL(fdopendir)(fd);
-	if (d && shim_vdir_register(d, e->vpath, e->cpath, !strcmp(e->vpath, shim_cfg.mount))) {
+	if (d && e->anc) {
+		if (shim_vdir_register_anc(d, e->vpath)) {
+			shim_fd_put(e);
+			return NULL; /* as below: never a plain DIR* */
+		}
+	} else if (d &&
+	           shim_vdir_register(d, e->vpath, e->cpath, !strcmp(e->vpath, shim_cfg.mount))) {
 		shim_fd_put(e);
 		/* fdopendir took ownership of fd: hand it back as a plain DIR* is
 		 * not safe (encrypted names), so fail. */
@@ -118,6 +125,27 @@ SHIM_EXPORT DIR *fdopendir(int fd)
 	}
 	shim_fd_put(e);
 	return d;
+}
+
+SHIM_EXPORT void rewinddir(DIR *d)
+{
+	long pos = 0;
+
+	(void)shim_vdir_anc_pos(d, 'r', &pos);
+	REAL(rewinddir)(d);
+}
+
+SHIM_EXPORT void seekdir(DIR *d, long pos)
+{
+	if (!shim_vdir_anc_pos(d, 's', &pos))
+		REAL(seekdir)(d, pos);
+}
+
+SHIM_EXPORT long telldir(DIR *d)
+{
+	long pos;
+
+	return shim_vdir_anc_pos(d, 't', &pos) ? pos : REAL(telldir)(d);
 }
 
 SHIM_EXPORT int closedir(DIR *d)

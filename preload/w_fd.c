@@ -48,13 +48,11 @@ SHIM_EXPORT void closefrom(int lo)
 
 	if (lo >= 0)
 		shim_fd_drop_range((unsigned)lo, ~0u);
-	if (lo >= 0 && shim_ifd_last() >= lo) {
-		/* Close up to our highest fd around ours, then the rest. */
-		(void)shim_ifd_close_range((unsigned)lo, (unsigned)shim_ifd_last(), 0);
-		lo = shim_ifd_last() + 1;
-	}
 	errno = saved;
-	REAL(closefrom)(lo);
+	if (lo < 0)
+		REAL(closefrom)(lo);
+	else
+		shim_ifd_closefrom(lo);
 }
 
 SHIM_EXPORT int dup(int fd)
@@ -77,12 +75,11 @@ SHIM_EXPORT int dup2(int o, int n)
 	shim_trace_fd(__func__, o);
 	if (shim_fill_failed(o))
 		return -1;
-	if (o != n && shim_ifd_is(n))
-		shim_ifd_lost(n);
 	r = REAL(dup2)(o, n);
 	if (r >= 0 && o != n) {
 		int saved = errno;
 
+		shim_ifd_lost(n); /* if it was ours, it is the program's now */
 		shim_fd_dup(o, n);
 		errno = saved;
 	}
@@ -96,12 +93,11 @@ SHIM_EXPORT int dup3(int o, int n, int flags)
 	shim_trace_fd(__func__, o);
 	if (shim_fill_failed(o))
 		return -1;
-	if (o != n && shim_ifd_is(n))
-		shim_ifd_lost(n);
 	r = REAL(dup3)(o, n, flags);
 	if (r >= 0) {
 		int saved = errno;
 
+		shim_ifd_lost(n);
 		shim_fd_dup(o, n);
 		errno = saved;
 	}

@@ -27,6 +27,30 @@ static int open_dir(const struct shim_res *r, int flags)
 	return fd;
 }
 
+/* A missing ancestor of the mount: a directory fd on the deepest real
+ * directory above it, tracked so that *at() calls, fdopendir and fchdir
+ * see the ancestor. */
+static int open_anc(const struct shim_res *r, int flags)
+{
+	char real[PATH_MAX], next[GCFS_NAME_MAX + 1];
+	struct stat st = r->st;
+	int fd;
+
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		errno = EISDIR;
+		return -1;
+	}
+	shim_anc_info(r->vpath, real, sizeof(real), next, sizeof(next));
+	fd = REAL(openat)(AT_FDCWD, real,
+	                  (flags & (O_CLOEXEC | O_PATH | O_NONBLOCK)) | O_RDONLY | O_DIRECTORY, 0);
+	if (fd >= 0 && shim_fd_add_anc(fd, r->vpath, r->cpath, &st)) {
+		REAL(close)(fd);
+		errno = EMFILE;
+		return -1;
+	}
+	return fd;
+}
+
 /* An O_PATH symlink, a fifo or a device (only their names are encrypted):
  * the real entry, tracked so that fstat shows the plaintext view,
  * readlinkat(fd, "") decrypts, and nothing mutates the cipher entry. */
@@ -112,7 +136,7 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 	}
 	*handled = 1;
 	SHIM_DBG("unseal: open: %s (flags 0%o)", r.vpath, (unsigned)flags);
-	if (!r.exists || r.is_anc) {
+	if (!r.exists) {
 		errno = (flags & O_CREAT) ? EROFS : ENOENT;
 		return -1;
 	}
@@ -136,7 +160,9 @@ static int open_core(int dirfd, const char *path, int flags, mode_t mode, int al
 			return -1;
 		}
 		fd = open_node(&r, flags);
-	} else if (S_ISDIR(r.st.st_mode))
+	} else if (r.is_anc)
+		fd = open_anc(&r, flags);
+	else if (S_ISDIR(r.st.st_mode))
 		fd = open_dir(&r, flags);
 	else if (flags & O_DIRECTORY) {
 		errno = ENOTDIR;

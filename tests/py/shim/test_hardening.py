@@ -65,6 +65,26 @@ def test_internal_fds_survive_fd_churn(shim, consumer):
     assert g["scratch"] == "0" and os.path.getsize(scratch) == 0
 
 
+@pytest.mark.parametrize("mode", ["rawclose", "closefrom"])
+def test_internal_fds_change_hands_behind_the_shim(shim, consumer, mode):
+    """Numbers closed or reused without the shim seeing it: the program's
+    own fds are never closed or refused, a lost cache is decrypted again,
+    and closefrom() keeps working where close_range() is unavailable."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    b = consumer("rv_ifd2")
+    log = os.path.join(shim.tmp, f"ifd2-{mode}.log")
+    got = run([b, mode, os.path.join(shim.mount, "nested/a/sib.bin")],
+              shim.shim_env(UNSEAL_LOG_FILE=log))
+    assert got.returncode == 0, got.stdout + got.stderr
+    if mode == "rawclose":
+        assert got.stdout.splitlines() == ["dup2_fail_close=EBADF", "close_own=0",
+                                           "reopen=same", "m_open=1"], got.stdout + got.stderr
+    else:
+        ref = run([b, mode, os.path.join(shim.plain, "nested/a/sib.bin")], shim.plain_env())
+        assert ref.stdout == got.stdout == "a=EBADF b=EBADF v=EBADF\n", (ref.stdout, got.stdout)
+
+
 # ---------------------------------------- 2. symlink and fifo fds: read-only
 
 
@@ -193,6 +213,45 @@ def test_missing_ancestors_list_and_chdir(shim):
     child_cwd = lines[5]
     assert os.path.isdir(child_cwd) and not child_cwd.startswith(shim.cipher), lines
     assert mount.startswith(child_cwd.rstrip("/") + "/"), lines
+
+
+ANC_DIR = ("import os,sys,subprocess\n"
+           "top=os.path.dirname(os.path.dirname(sys.argv[1]))\n"
+           "fd=os.open(top,os.O_RDONLY|os.O_DIRECTORY)\n"
+           "print(os.listdir(fd), os.fstat(fd).st_ino==os.stat(top).st_ino)\n"
+           "d=os.open('b',os.O_RDONLY,dir_fd=fd); print(os.listdir(d))\n"
+           "r=subprocess.run(['find',top,'-maxdepth','3','-name','one.bin'],"
+           "capture_output=True,text=True); print(r.stdout.strip(), r.returncode)\n"
+           "r=subprocess.run([sys.argv[2],top],capture_output=True,text=True); print(r.stdout.strip())\n")
+
+
+def test_missing_ancestor_fds_and_rewind(shim, consumer):
+    """open(O_DIRECTORY) of a missing ancestor, *at() relative to it, find
+    (fts over openat/fdopendir), and rewinddir of its listing."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    mount = shim.mount + "-ancfd/a/b/m"
+    top = os.path.dirname(os.path.dirname(mount))
+    r = run([PY, "-c", ANC_DIR, mount, consumer("rv_rewind")], shim.shim_env(UNSEAL_MOUNT=mount))
+    assert r.stdout.splitlines() == ["['b'] True", "['m']", f"{mount}/one.bin 0",
+                                     "3 3 .,..,b .,..,b"], r.stdout + r.stderr
+
+
+def test_mount_alias_in_relative_paths_and_link_targets(shim):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    real = os.path.join(shim.tmp, "alias2-real")
+    link = os.path.join(shim.tmp, "alias2-link")
+    os.makedirs(real, exist_ok=True)
+    if not os.path.islink(link):
+        os.symlink(real, link)
+    mount = link + "/miss/m"
+    code = ("import os,sys\n"
+            "os.chdir(sys.argv[2]); print(open('alias2-link/miss/m/one.bin','rb').read().hex())\n"
+            "print(os.path.isdir(sys.argv[2]+'/alias2-link/miss'), os.listdir(sys.argv[2]+'/alias2-link/miss'))\n")
+    r = run([PY, "-c", code, mount, shim.tmp], shim.shim_env(UNSEAL_MOUNT=mount))
+    one = open(os.path.join(shim.plain, "one.bin"), "rb").read().hex()
+    assert r.stdout.splitlines() == [one, "True ['m']"], r.stdout + r.stderr
 
 
 def test_mount_under_a_symlinked_directory(shim):
