@@ -29,46 +29,6 @@ static struct cwd_state *_Atomic cwd_now;
 
 /* ---- configuration ---- */
 
-/* The mount path as the kernel would canonicalise it: its deepest existing
- * ancestor through realpath(), the missing rest appended.  A mount under a
- * symlinked directory (/models -> /data/models) then matches what
- * realpath() and getcwd() return; the spelling the user gave stays an alias. */
-static void canonical_mount(const char *m, char *out, size_t cap)
-{
-	char head[PATH_MAX], real[PATH_MAX];
-	size_t n = strlen(m);
-
-	shim_fmt(out, cap, "%s", m);
-	for (;;) {
-		shim_fmt(head, sizeof(head), "%.*s", (int)n, m);
-		if (REAL(realpath)(head, real)) {
-			/* real + the missing rest ("/" + "/x" must not be "//x");
-			 * if that does not fit, keep the given spelling. */
-			char tmp[PATH_MAX];
-
-			if (shim_fmt(tmp, sizeof(tmp), "%s%s", strcmp(real, "/") ? real : "",
-			             n > 1 ? m + n : m) < (int)sizeof(tmp))
-				shim_fmt(out, cap, "%s", tmp);
-			return;
-		}
-		if (n == 1)
-			return;
-		while (n > 1 && m[n - 1] != '/')
-			n--;
-		if (n > 1)
-			n--;
-	}
-}
-
-int shim_alias_subst(const char *in, char *out, size_t cap)
-{
-	size_t n = shim_cfg.alias_len;
-
-	if (!n || strncmp(in, shim_cfg.alias, n) || (in[n] && in[n] != '/'))
-		return 0;
-	return shim_fmt(out, cap, "%s%s", shim_cfg.mount, in + n) < (int)cap;
-}
-
 static int mount_is_usable(const char *m)
 {
 	struct stat st;
@@ -117,7 +77,7 @@ static void init_once_fn(void)
 	{
 		char canon[PATH_MAX];
 
-		canonical_mount(shim_cfg.mount, canon, sizeof(canon));
+		shim_canonical_mount(shim_cfg.mount, canon, sizeof(canon));
 		if (strcmp(canon, shim_cfg.mount)) {
 			memcpy(shim_cfg.alias, shim_cfg.mount, sizeof(shim_cfg.alias));
 			shim_cfg.alias_len = strlen(shim_cfg.alias);
@@ -148,43 +108,6 @@ static void init_once_fn(void)
 void shim_init(void)
 {
 	pthread_once(&init_once, init_once_fn);
-}
-
-/* ---- missing ancestors of the mount ---- */
-
-void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap)
-{
-	size_t n = strlen(vpath);
-	const char *p = shim_cfg.mount + n + (n > 1), *e = strchr(p, '/');
-	struct stat st;
-
-	shim_fmt(next, ncap, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
-	shim_fmt(real, rcap, "%s", vpath);
-	for (;;) {
-		char *s = strrchr(real, '/');
-
-		if (!s || s == real) {
-			shim_fmt(real, rcap, "/");
-			return;
-		}
-		*s = 0;
-		if (REAL(stat)(real, &st) == 0 && S_ISDIR(st.st_mode))
-			return;
-	}
-}
-
-ino_t shim_anc_ino(const char *vpath)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	struct stat st;
-
-	if (!strcmp(vpath, shim_cfg.mount))
-		return REAL(lstat)(shim_cfg.cipher, &st) == 0 ? st.st_ino : 0;
-	/* FNV-1a of the path, above any 32-bit inode number: distinct per
-	 * ancestor, so walkers (find, fts) see no directory loop. */
-	for (const char *c = vpath; *c; c++)
-		h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
-	return (ino_t)((1ULL << 62) | (h & ((1ULL << 62) - 1)));
 }
 
 /* ---- cwd ---- */

@@ -1,6 +1,6 @@
-/* Shared between file.c and stream.c (and nothing else): building a sealed
- * plaintext memfd from a cipher fd, and the fork hooks of streaming mode.
- * Kept out of shim.h, which other engineers own; move there if wanted. */
+/* Shared between file.c, memfill.c and stream.c (and nothing else):
+ * building a sealed plaintext memfd from a cipher fd, and the fork hooks of
+ * streaming mode. */
 #ifndef SHIM_MEMFILL_H
 #define SHIM_MEMFILL_H
 

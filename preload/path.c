@@ -251,51 +251,6 @@ void shim_stat_translate(const char *cpath, struct stat *st)
 
 #define MAXDEPTH 256
 
-/* A missing strict ancestor of the mount (UNSEAL_MOUNT=/models/x without
- * /models): component-wise realpath implementations (coreutils, Node)
- * lstat/readlink every prefix, so it must look like a directory. */
-/* Length of the virtual path of missing ancestor abs[0..n) of the mount,
- * also when spelled through the UNSEAL_MOUNT alias (their missing tails
- * are the same); 0 if it is not one. */
-static size_t anc_len(const char *abs, size_t n)
-{
-	size_t ml = shim_cfg.mount_len, al = shim_cfg.alias_len;
-
-	if (n < ml && !strncmp(shim_cfg.mount, abs, n) && shim_cfg.mount[n] == '/')
-		return n;
-	if (n < al && !strncmp(shim_cfg.alias, abs, n) && shim_cfg.alias[n] == '/' && al - n < ml &&
-	    shim_cfg.mount[ml - (al - n)] == '/')
-		return ml - (al - n);
-	return 0;
-}
-
-static int ancestor(const char *abs, struct shim_res *r)
-{
-	size_t n = strlen(abs), vn;
-	struct stat st;
-
-	while (n > 1 && abs[n - 1] == '/')
-		n--;
-	if (n == 1 || !(vn = anc_len(abs, n)))
-		return SHIM_PASS;
-	if (REAL(lstat)(abs, &st) == 0 || errno != ENOENT)
-		return SHIM_PASS;
-	if (REAL(lstat)(shim_cfg.cipher, &r->st) < 0)
-		return SHIM_PASS;
-	r->kind = SHIM_VIRT;
-	r->exists = 1;
-	r->err = 0;
-	r->is_root = 0;
-	r->is_anc = 1;
-	shim_fmt(r->vpath, sizeof(r->vpath), "%.*s", (int)vn, shim_cfg.mount);
-	shim_fmt(r->cpath, sizeof(r->cpath), "%s", shim_cfg.cipher);
-	/* Its own directory (the cipher root's modes and times): own inode,
-	 * "." + its entry above + its one child's "..". */
-	r->st.st_ino = shim_anc_ino(r->vpath);
-	r->st.st_nlink = 3;
-	return r->kind;
-}
-
 /* Component-wise walk of an absolute path (already known to start under the
  * mount), following virtual symlinks.  `work` is modified. */
 static int walk(char *work, int rflags, struct shim_res *r)
@@ -323,7 +278,7 @@ restart:
 		if (!shim_under_mount(tmp)) {
 			if (shim_alias_subst(tmp, work, PATH_MAX))
 				goto restart; /* the mount spelled through its alias */
-			if (ancestor(tmp, r) == SHIM_VIRT)
+			if (shim_ancestor(tmp, r) == SHIM_VIRT)
 				return SHIM_VIRT;
 			r->kind = SHIM_REAL;
 			shim_fmt(r->cpath, sizeof(r->cpath), "%s%s", tmp,
@@ -537,11 +492,11 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 			if (shim_alias_subst(work, norm, sizeof(norm)))
 				strcpy(work, norm);
 			else if (!shim_under_mount(work))
-				return ancestor(work, r);
+				return shim_ancestor(work, r);
 			if (path[strlen(path) - 1] == '/')
 				strcat(work, "/");
 		} else {
-			return ancestor(path, r);
+			return shim_ancestor(path, r);
 		}
 	} else {
 		char base[PATH_MAX];
@@ -579,7 +534,7 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 			if (shim_normalize(work, norm, sizeof(norm)))
 				return SHIM_PASS;
 			if (!shim_under_mount(norm) && !shim_alias_subst(norm, work, sizeof(work)))
-				return ancestor(norm, r);
+				return shim_ancestor(norm, r);
 		}
 	}
 	return walk(work, rflags, r);

@@ -101,9 +101,15 @@ const char *shim_res_path(const struct shim_res *r, const char *orig);
 /* Lexical normalisation of an absolute path (//, ., ..); 0 or -ENAMETOOLONG. */
 int shim_normalize(const char *in, char *out, size_t cap);
 int shim_under_mount(const char *abs);
+/* ---- paths around the mount (around.c) ---- */
+/* m with its deepest existing ancestor canonicalised (realpath). */
+void shim_canonical_mount(const char *m, char *out, size_t cap);
 /* abs spelled through the UNSEAL_MOUNT alias: out = the same path under the
  * canonical mount; 1 if substituted. */
 int shim_alias_subst(const char *abs, char *out, size_t cap);
+/* abs is a missing ancestor of the mount (or of its alias): r describes it
+ * (SHIM_VIRT, is_anc); else SHIM_PASS. */
+int shim_ancestor(const char *abs, struct shim_res *r);
 /* "/proc/self/fd/N[/rest]" (and /dev/fd, /proc/<pid>/fd) of a tracked fd:
  * out gets its virtual path + rest; 1 if substituted. */
 int shim_proc_fd_subst(const char *path, char *out, size_t cap);
