@@ -31,9 +31,9 @@ static const char usage_text[] =
     "  --json             one JSON object on stdout\n"
     "  --reveal           write the secret (raw bytes) to stdout; summary to stderr\n"
     "  -h, --help         this text\n\n"
-    "Exit codes: 0 ok, 2 usage/configuration, 3 network/deadline, 4 protocol,\n"
-    "5 attestation refused, 6 resource missing, 7 decryption failed,\n"
-    "8 evidence/TEE unavailable.\n";
+    "Exit codes: 0 ok, 1 --reveal could not write, 2 usage/configuration,\n"
+    "3 network/deadline, 4 protocol, 5 attestation refused, 6 resource missing,\n"
+    "7 decryption failed, 8 evidence/TEE unavailable.\n";
 
 typedef struct attest_opts {
 	kbs_config cfg;
