@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include "attest/kbs.h"
 #include "cli/cli.h"
+#include "cli/common.h"
 
 static const char usage_text[] =
     "Usage: unseal attest --kbs-url URL --key-uri URI [options]\n"
@@ -39,14 +40,6 @@ typedef struct attest_opts {
 	kbs_config cfg;
 	int json, reveal;
 } attest_opts;
-
-static int usage_err(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "unseal: attest: option: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'unseal attest --help'\n");
-	return KBS_E_USAGE;
-}
 
 static int parse_proto(const char *s, kbs_proto *p)
 {
@@ -80,7 +73,7 @@ static int parse_args(int argc, char **argv, attest_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o->cfg.url = optarg;
@@ -96,7 +89,8 @@ static int parse_args(int argc, char **argv, attest_opts *o)
 			break;
 		case 'K':
 			if (strcmp(optarg, "rsa") && strcmp(optarg, "ec"))
-				return usage_err("--key-type must be rsa or ec, got '%s'", optarg);
+				return cli_usage_err("attest", "--key-type: rsa or ec, not '%s'",
+				                     optarg);
 			o->cfg.key_type = optarg;
 			break;
 		case 'j':
@@ -110,21 +104,25 @@ static int parse_args(int argc, char **argv, attest_opts *o)
 			return -1;
 		case 'p':
 			if (parse_proto(optarg, &o->cfg.proto))
-				return usage_err("unknown protocol version '%s'", optarg);
+				return cli_usage_err(
+				    "attest",
+				    "--protocol: auto, 0.1.0, 0.1.1, 0.2.0 or 0.4.0, not '%s'",
+				    optarg);
 			break;
 		case 'T':
 			o->cfg.timeout_s = strtod(optarg, &end);
 			if (*end || !(o->cfg.timeout_s > 0) || o->cfg.timeout_s > 86400)
-				return usage_err("--timeout needs seconds > 0, got '%s'", optarg);
+				return cli_usage_err("attest", "--timeout: seconds > 0, not '%s'",
+				                     optarg);
 			break;
 		default:
-			return usage_err("unknown or incomplete option '%s'", argv[optind - 1]);
+			return cli_bad_option("attest", c, argv, lo);
 		}
 	}
 	if (optind < argc)
-		return usage_err("unexpected argument '%s'", argv[optind]);
+		return cli_usage_err("attest", "usage: unexpected argument '%s'", argv[optind]);
 	if (!o->cfg.key_uri && !getenv("UNSEAL_KEY_URI"))
-		return usage_err("%s", "--key-uri is required");
+		return cli_usage_err("attest", "usage: --key-uri is required");
 	return 0;
 }
 
