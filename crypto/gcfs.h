@@ -163,15 +163,15 @@ typedef struct gcfs_read_opts {
 	 * mapping): blocks are decrypted straight from it, no pread, no copy.
 	 * NULL: read through io. */
 	const uint8_t *cipher;
-	/* Called by each worker on each slice of dst (at most a few hundred
-	 * KiB, whole blocks) just before it writes there, e.g. to fault the
-	 * pages of a fresh mapping in bulk.  May be NULL; must not fail. */
-	void (*prep)(void *ctx, void *dst, size_t len);
-	void *prep_ctx;
-	/* Like prep (called after it, same ctx) but may fail: nonzero stops
-	 * the read before that slice is written (GCFS_ENOMEM), e.g. when the
-	 * backing pages of a mapping cannot be allocated.  May be NULL. */
-	int (*prep_chk)(void *ctx, void *dst, size_t len);
+	/* Instead of dst (which must then be NULL): each authenticated run of
+	 * plaintext [off, off+len) (whole blocks but for the request's ends,
+	 * at most 256 KiB) is handed over here, from any worker, in no
+	 * particular order; the buffer is reused and wiped afterwards, and a
+	 * run with a bad block is never handed over.  Nonzero stops the read
+	 * (GCFS_ENOMEM).  On failure the caller must discard what it received.
+	 * May be NULL. */
+	int (*sink)(void *ctx, uint64_t off, const void *buf, size_t len);
+	void *sink_ctx;
 } gcfs_read_opts;
 
 /* gcfs_file_read with options; o == NULL means one thread over io.  io may

@@ -6,10 +6,13 @@
  * scratch buffer (SCRATCH_BLOCKS cipher blocks + one plaintext block for the
  * partial ends), reads a run of cipher blocks per pread, and decrypts whole
  * blocks straight into dst.  With an in-memory cipher file (gcfs_read_opts
- * .cipher) the blocks are decrypted in place from it, without scratch. */
+ * .cipher) the blocks are decrypted in place from it, without scratch.
+ * With a sink (gcfs_read_opts.sink) there is no dst: each thread decrypts a
+ * run into its own plaintext scratch (not dumped, wiped) and hands it over. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "crypto/internal.h"
 
@@ -23,7 +26,8 @@ typedef struct {
 	const gcfs_io *io;
 	const gcfs_file *f;
 	const gcfs_read_opts *o;
-	uint8_t *dst;
+	uint8_t *dst;         /* dst + (x - off) holds plaintext offset x */
+	uint8_t *plain;       /* sink mode: this worker's plaintext scratch */
 	uint64_t off, end;    /* requested plaintext range [off, end) */
 	uint64_t first, last; /* this worker's blocks, inclusive */
 	_Atomic uint64_t *first_bad;
@@ -44,11 +48,11 @@ static void note_bad(job *j, uint64_t blk, int rc)
 		;
 }
 
-/* Decrypt one cipher block and copy the requested part into dst.  Only a
- * partial first/last block goes through tmp (*tmp_used tells the caller to
- * wipe it). */
+/* Decrypt one cipher block and copy the requested part to out, which holds
+ * plaintext offset out_off.  Only a partial first/last block goes through
+ * tmp (*tmp_used tells the caller to wipe it). */
 static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size_t clen,
-                     uint8_t *tmp, int *tmp_used)
+                     uint8_t *out, uint64_t out_off, uint8_t *tmp, int *tmp_used)
 {
 	uint64_t pstart = blk * GCFS_BLOCK_PLAIN;
 	uint64_t lo = pstart > j->off ? pstart : j->off;
@@ -58,31 +62,23 @@ static int one_block(job *j, gcfs_tctx *t, uint64_t blk, const uint8_t *cb, size
 
 	if (lo == pstart && hi - lo == plen)
 		return gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen,
-		                            j->dst + (pstart - j->off));
+		                            out + (pstart - out_off));
 	*tmp_used = 1;
 	rc = gcfs_block_decrypt_t(j->k, t, blk, j->f->file_id, cb, clen, tmp);
 	if (!rc && hi > lo)
-		memcpy(j->dst + (lo - j->off), tmp + (lo - pstart), hi - lo);
+		memcpy(out + (lo - out_off), tmp + (lo - pstart), hi - lo);
 	return rc;
 }
 
-/* Let the caller prepare the part of dst that blocks [b, b+cnt) cover. */
-static int prep_slice(job *j, uint64_t b, uint64_t cnt)
+/* The plaintext range [*lo, *hi) that blocks [b, b+cnt) cover in the
+ * request; 0 if empty. */
+static int slice_range(const job *j, uint64_t b, uint64_t cnt, uint64_t *lo, uint64_t *hi)
 {
-	uint64_t lo = b * GCFS_BLOCK_PLAIN, hi = (b + cnt) * GCFS_BLOCK_PLAIN;
-
-	if (!j->o->prep && !j->o->prep_chk)
-		return 0;
-	lo = lo > j->off ? lo : j->off;
-	hi = hi < j->end ? hi : j->end;
-	if (hi <= lo)
-		return 0;
-	if (j->o->prep)
-		j->o->prep(j->o->prep_ctx, j->dst + (lo - j->off), (size_t)(hi - lo));
-	if (j->o->prep_chk &&
-	    j->o->prep_chk(j->o->prep_ctx, j->dst + (lo - j->off), (size_t)(hi - lo)))
-		return GCFS_ENOMEM;
-	return 0;
+	*lo = b * GCFS_BLOCK_PLAIN;
+	*hi = (b + cnt) * GCFS_BLOCK_PLAIN;
+	*lo = *lo > j->off ? *lo : j->off;
+	*hi = *hi < j->end ? *hi : j->end;
+	return *hi > *lo;
 }
 
 /* The cipher bytes of blocks [b, b+cnt): straight from the in-memory file,
@@ -103,18 +99,20 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int 
 {
 	for (uint64_t b = j->first; b <= j->last;) {
 		uint64_t cnt = j->last - b + 1 < SCRATCH_BLOCKS ? j->last - b + 1 : SCRATCH_BLOCKS;
-		uint64_t ctot;
+		uint64_t ctot, lo = 0, hi = 0;
 		const uint8_t *src = fetch(j, b, cnt, scratch, &ctot);
+		uint8_t *out = j->dst;
+		uint64_t out_off = j->off, b0 = b;
 		int rc;
 
 		if (!src) {
 			note_bad(j, b, GCFS_EIO);
 			return GCFS_EIO;
 		}
-		rc = prep_slice(j, b, cnt);
-		if (rc) { /* writing there could fault (SIGBUS): stop */
-			note_bad(j, b, rc);
-			return rc;
+		if (j->o->sink) { /* this run goes to the scratch, then the sink */
+			slice_range(j, b, cnt, &lo, &hi);
+			out = j->plain;
+			out_off = lo;
 		}
 		for (uint64_t i = 0; i < cnt; i++, b++) {
 			uint64_t rest = ctot - i * GCFS_BLOCK_CIPHER;
@@ -123,15 +121,39 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int 
 				return GCFS_OK; /* an earlier block already failed */
 			j->reached = b + 1;
 			rc = one_block(j, t, b, src + i * GCFS_BLOCK_CIPHER,
-			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, tmp,
-			               tmp_used);
+			               rest < GCFS_BLOCK_CIPHER ? rest : GCFS_BLOCK_CIPHER, out,
+			               out_off, tmp, tmp_used);
 			if (rc) {
 				note_bad(j, b, rc);
 				return rc;
 			}
 		}
+		/* Only a run that authenticated completely is handed over. */
+		if (j->o->sink && hi > lo && j->o->sink(j->o->sink_ctx, lo, j->plain, hi - lo)) {
+			note_bad(j, b0, GCFS_ENOMEM);
+			return GCFS_ENOMEM;
+		}
 	}
 	return GCFS_OK;
+}
+
+/* Sink mode's plaintext scratch: its own pages, kept out of core dumps. */
+static uint8_t *plain_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, len, MADV_DONTDUMP);
+	return p;
+}
+
+static void plain_free(uint8_t *p, size_t len)
+{
+	if (!p)
+		return;
+	gcfs_wipe(p, len);
+	munmap(p, len);
 }
 
 static void *worker(void *arg)
@@ -141,17 +163,21 @@ static void *worker(void *arg)
 	size_t sblocks = n < SCRATCH_BLOCKS ? (size_t)n : SCRATCH_BLOCKS;
 	/* Ciphertext only (never plaintext), so it needs no wiping. */
 	uint8_t *scratch = j->o->cipher ? NULL : malloc(sblocks * GCFS_BLOCK_CIPHER);
+	size_t plen = sblocks * GCFS_BLOCK_PLAIN;
 	uint8_t tmp[GCFS_BLOCK_PLAIN];
 	gcfs_tctx *t = gcfs_tctx_get(j->k);
 	int tmp_used = 0;
 
-	if ((!scratch && !j->o->cipher) || !t)
+	j->plain = j->o->sink ? plain_alloc(plen) : NULL;
+	if ((!scratch && !j->o->cipher) || !t || (j->o->sink && !j->plain))
 		note_bad(j, j->first, GCFS_ENOMEM);
 	else
 		run_blocks(j, t, scratch, tmp, &tmp_used);
 	gcfs_tctx_put(j->k, t);
 	if (tmp_used) /* plaintext of a partial block passed through it */
 		gcfs_wipe(tmp, sizeof(tmp));
+	plain_free(j->plain, plen);
+	j->plain = NULL;
 	free(scratch);
 	return NULL;
 }
@@ -239,7 +265,8 @@ GCFS_API int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs
 		*done = 0;
 	if (!o)
 		o = &none;
-	if (!k || !f || (!o->cipher && (!io || !io->pread)) || (!dst && len))
+	if (!k || !f || (!o->cipher && (!io || !io->pread)) || (!dst && !o->sink && len) ||
+	    (dst && o->sink))
 		return gcfs_seterr(err, errlen, GCFS_EINVAL, "missing argument");
 	if (f->empty || off >= f->plain_size || len == 0)
 		return GCFS_OK;
@@ -263,7 +290,8 @@ GCFS_API int gcfs_file_read_ex(const gcfs_keys *k, const gcfs_io *io, const gcfs
 	}
 	rc = run_jobs(jobs, n, &bad);
 	if (rc) {
-		wipe_written(jobs, n);
+		if (dst)
+			wipe_written(jobs, n);
 		if (bad_block)
 			*bad_block = bad;
 		return explain(rc, bad, err, errlen);

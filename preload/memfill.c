@@ -1,16 +1,15 @@
 /* Building a sealed plaintext memfd from a cipher fd (file.c's file
  * objects and stream.c's fills).
  *
- * Decryption writes straight into a MAP_SHARED mapping of the memfd (no
- * extra copy).  Fresh shmem pages dominate the cost of a load (one fault
- * and one page clear per 4 KiB), so each decrypt worker populates its next
- * slice of the mapping with one MADV_POPULATE_WRITE just before writing it:
- * bulk faults, spread over the workers, and still cache-warm when the
- * plaintext lands.  Each slice is fallocate()d first, so running out of
- * memory is an error, never a SIGBUS.  Blocks that lie entirely in holes
- * of a sparse cipher file are not touched (the memfd reads as zeros
- * there), and plaintext larger than RAM is refused (EFBIG) -- such files
- * are streamed instead.
+ * Each decrypt worker decrypts a run of blocks (256 KiB) into its own
+ * scratch, which stays in its caches, and pwrite()s it into the memfd.
+ * Fresh shmem pages dominate the cost of a load; written whole like this
+ * they are never cleared first, nor mapped, faulted and unmapped, which
+ * measured about twice as fast as decrypting into a mapping of the memfd.
+ * Running out of memory is an error, never a SIGBUS.  Blocks that lie
+ * entirely in holes of a sparse cipher file are not touched (the memfd
+ * reads as zeros there), and plaintext larger than RAM is refused (EFBIG)
+ * -- such files are streamed instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,27 +97,8 @@ int shim_cipher_open(const struct shim_res *r, struct stat *st)
 	return fd;
 }
 
-/* gcfs_read_opts.prep: fault a slice of the fresh memfd mapping in at once.
- * Best effort: on kernels without MADV_POPULATE_WRITE (< 5.14) the pages
- * simply fault one by one while decrypting. */
-static _Atomic int no_populate;
-
-static void populate(void *ctx, void *dst, size_t len)
-{
-	(void)ctx;
-#ifdef MADV_POPULATE_WRITE
-	if (!atomic_load_explicit(&no_populate, memory_order_relaxed) &&
-	    madvise(dst, len, MADV_POPULATE_WRITE) < 0 && errno == EINVAL)
-		atomic_store(&no_populate, 1);
-#else
-	(void)dst;
-	(void)len;
-#endif
-}
-
 struct fill {
 	int mfd;
-	uint8_t *base;
 	/* Threads that wrote slices, for the debug log (shows the parallelism
 	 * that was really used). */
 	pthread_mutex_t lock;
@@ -139,28 +119,34 @@ static void count_thread(struct fill *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* gcfs_read_opts.prep_chk: allocate the memfd pages of a slice before it is
- * written.  A store to a shmem page the kernel cannot allocate is a SIGBUS;
- * fallocate turns that into an error the read reports. */
-static int prep_alloc(void *ctx, void *dst, size_t len)
+/* gcfs_read_opts.sink: write an authenticated run into the memfd.  A full
+ * page written this way is never zeroed first and no mapping is faulted or
+ * torn down, which is most of what filling a mapping costs; running out of
+ * memory is an error (ENOSPC/ENOMEM), not a SIGBUS. */
+static int sink_write(void *ctx, uint64_t off, const void *buf, size_t len)
 {
 	struct fill *c = ctx;
-	off_t at = (off_t)((uint8_t *)dst - c->base);
+	size_t got = 0;
 
-	while (fallocate(c->mfd, 0, at, (off_t)len) < 0)
-		if (errno != EINTR)
+	while (got < len) {
+		ssize_t n = pwrite(c->mfd, (const char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
 			return -1;
-	populate(NULL, dst, len);
+		got += (size_t)n;
+	}
 	if (shim_log_level >= SHIM_LOG_DEBUG)
 		count_thread(c);
 	return 0;
 }
 
-/* Decrypt plaintext blocks [b0, b1) into the mapping. */
+/* Decrypt plaintext blocks [b0, b1) into the memfd. */
 static int fill_blocks(const gcfs_keys *k, gcfs_io *io, const gcfs_file *gf, struct fill *fc,
                        uint64_t b0, uint64_t b1, uint64_t *bad, char *err, size_t errlen)
 {
-	gcfs_read_opts o = {.nthreads = shim_cfg.nthreads, .prep_chk = prep_alloc, .prep_ctx = fc};
+	gcfs_read_opts o = {.nthreads = shim_cfg.nthreads, .sink = sink_write, .sink_ctx = fc};
 	uint64_t lo = b0 * GCFS_BLOCK_PLAIN, hi = b1 * GCFS_BLOCK_PLAIN;
 	size_t done = 0;
 	int rc;
@@ -168,8 +154,7 @@ static int fill_blocks(const gcfs_keys *k, gcfs_io *io, const gcfs_file *gf, str
 	hi = hi < gf->plain_size ? hi : gf->plain_size;
 	if (hi <= lo)
 		return 0;
-	rc = gcfs_file_read_ex(k, io, gf, fc->base + lo, (size_t)(hi - lo), lo, &o, &done, bad, err,
-	                       errlen);
+	rc = gcfs_file_read_ex(k, io, gf, NULL, (size_t)(hi - lo), lo, &o, &done, bad, err, errlen);
 	return rc ? rc : done == hi - lo ? 0 : GCFS_EIO;
 }
 
@@ -239,15 +224,7 @@ int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const cha
 		goto out;
 	}
 	if (gf->plain_size) {
-		fc.base =
-		    REAL(mmap)(NULL, gf->plain_size, PROT_READ | PROT_WRITE, MAP_SHARED, fc.mfd, 0);
-		if (fc.base == MAP_FAILED) {
-			rc = -errno;
-			goto out;
-		}
-		(void)madvise(fc.base, gf->plain_size, MADV_DONTDUMP);
 		rc = fill_ranges(k, &io, cfd, gf, &fc, &bad, err, sizeof(err));
-		REAL(munmap)(fc.base, gf->plain_size);
 		if (rc) {
 			if (err[0])
 				shim_log(SHIM_LOG_ERROR, "unseal: %s: %s: %s", verb, vpath, err);

@@ -1,7 +1,8 @@
-/* The fast paths (gcfs_file_read_buf / gcfs_file_read_ex with a prep hook)
+/* The fast paths (gcfs_file_read_buf, and gcfs_file_read_ex with a sink)
  * must give exactly what the pread path and the real plaintext give: on the
  * golden corpus (written by gocryptfs), on random data, and on tampered,
- * zeroed and truncated blocks (same error, same first bad block). */
+ * zeroed and truncated blocks (same error, same first bad block; a sink is
+ * never handed a run with a bad block). */
 #include "tests/unit/test_crypto_util.h"
 
 static const char *NAMES[] = {"size_1048583.bin", "size_12289.bin", "size_4097.bin",
@@ -28,23 +29,34 @@ static void cipher_of(const char *plain, char *out, size_t cap)
 	fail_msg("%s not in namemap.tsv", plain);
 }
 
-/* Counts prep calls and checks every slice lies inside dst. */
+/* A sink that copies each run to out (which holds plaintext offset off)
+ * and counts what it got: runs outside [off, end) or touching [bad_lo,
+ * bad_hi) are counted, never copied.  fail: refuse every run. */
 typedef struct {
-	uint8_t *lo, *hi;
+	uint8_t *out;
+	uint64_t off, end, bad_lo, bad_hi;
 	size_t bytes;
-	int calls, outside;
-} prep_log;
+	int calls, outside, bad, fail;
+} sink_log;
 
-static void prep_count(void *ctx, void *dst, size_t len)
+static int sink_copy(void *ctx, uint64_t off, const void *buf, size_t len)
 {
-	prep_log *p = ctx;
+	sink_log *p = ctx;
 
 	/* workers run concurrently (cmocka asserts are not thread-safe):
 	 * count here, check in the test thread */
-	if ((uint8_t *)dst < p->lo || (uint8_t *)dst + len > p->hi)
-		__atomic_add_fetch(&p->outside, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&p->bytes, len, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&p->calls, 1, __ATOMIC_RELAXED);
+	if (p->fail)
+		return -1;
+	if (off < p->off || off + len > p->end) {
+		__atomic_add_fetch(&p->outside, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (off < p->bad_hi && off + len > p->bad_lo)
+		__atomic_add_fetch(&p->bad, 1, __ATOMIC_RELAXED);
+	memcpy(p->out + (off - p->off), buf, len);
+	__atomic_add_fetch(&p->bytes, len, __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* Read [off, off+len) three ways; all must succeed and match want. */
@@ -56,23 +68,24 @@ static void read_3ways(const gcfs_keys *k, const uint8_t *c, size_t cl, const gc
 	size_t exp =
 	    off >= f->plain_size ? 0 : (len < f->plain_size - off ? len : f->plain_size - off);
 	uint8_t *a = malloc(len + 1), *b = malloc(len + 1), *d = malloc(len + 1);
-	prep_log pl = {d, d + len + 1, 0, 0, 0};
-	gcfs_read_opts o = {.nthreads = threads, .cipher = c, .prep = prep_count, .prep_ctx = &pl};
+	sink_log sl = {.out = d, .off = off, .end = off + exp};
+	gcfs_read_opts o = {.nthreads = threads, .sink = sink_copy, .sink_ctx = &sl};
 	char err[GCFS_ERRBUF] = "";
 	size_t da = 1, db = 1, dd = 1;
 
+	memset(d, 0xa5, len + 1); /* a run never handed over stays visible */
 	if (gcfs_file_read(k, &io, f, a, len, off, threads, &da, NULL, err, sizeof(err)))
 		fail_msg("pread path: %s", err);
 	if (gcfs_file_read_buf(k, c, f, b, len, off, threads, &db, NULL, err, sizeof(err)))
 		fail_msg("buf path: %s", err);
-	if (gcfs_file_read_ex(k, NULL, f, d, len, off, &o, &dd, NULL, err, sizeof(err)))
-		fail_msg("ex path: %s", err);
+	if (gcfs_file_read_ex(k, &io, f, NULL, len, off, &o, &dd, NULL, err, sizeof(err)))
+		fail_msg("sink path: %s", err);
 	assert_int_equal(da, exp);
 	assert_int_equal(db, exp);
 	assert_int_equal(dd, exp);
-	assert_int_equal(pl.bytes, exp); /* prep saw exactly the bytes written */
-	assert_int_equal(pl.outside, 0);
-	assert_true(exp == 0 || pl.calls >= 1);
+	assert_int_equal(sl.bytes, exp); /* the sink got exactly the range, once */
+	assert_int_equal(sl.outside, 0);
+	assert_true(exp == 0 || sl.calls >= 1);
 	if (exp) {
 		assert_memory_equal(a, want + off, exp);
 		assert_memory_equal(b, want + off, exp);
@@ -169,9 +182,15 @@ static void expect_fail(const gcfs_keys *k, uint8_t *c, size_t cl, const gcfs_fi
 	mem_io m = {c, cl, 0};
 	gcfs_io io = {&m, mem_pread};
 	uint8_t *d = malloc(len);
-	uint64_t b1 = 0, b2 = 0;
+	uint64_t b1 = 0, b2 = 0, b3 = 0;
 	size_t done = 7;
 	char err[GCFS_ERRBUF] = "";
+	sink_log sl = {.out = d,
+	               .off = off,
+	               .end = off + len,
+	               .bad_lo = want_bad * GCFS_BLOCK_PLAIN,
+	               .bad_hi = (want_bad + 1) * GCFS_BLOCK_PLAIN};
+	gcfs_read_opts o = {.nthreads = threads, .sink = sink_copy, .sink_ctx = &sl};
 
 	assert_int_equal(
 	    gcfs_file_read(k, &io, f, d, len, off, threads, &done, &b1, err, sizeof(err)), want_rc);
@@ -181,6 +200,12 @@ static void expect_fail(const gcfs_keys *k, uint8_t *c, size_t cl, const gcfs_fi
 	assert_int_equal(done, 0);
 	assert_int_equal(b1, want_bad);
 	assert_int_equal(b2, want_bad);
+	assert_int_equal(
+	    gcfs_file_read_ex(k, &io, f, NULL, len, off, &o, &done, &b3, err, sizeof(err)),
+	    want_rc);
+	assert_int_equal(b3, want_bad);
+	assert_int_equal(sl.bad, 0); /* the bad block's run never reached the sink */
+	assert_int_equal(sl.outside, 0);
 	free(d);
 }
 
@@ -285,6 +310,37 @@ static void test_buf_headers(void **s)
 	gcfs_keys_free(k);
 }
 
+/* A sink that refuses stops the read (nothing else is written anywhere);
+ * dst and a sink together are a caller error. */
+static void test_sink_refuses(void **s)
+{
+	(void)s;
+	gcfs_keys *k =
+	    keys_from_hex("33aad18fe1065d7386b9dca0e155f00f55abdd2afe9f833207a1abc2d70e0103",
+	                  GCFS_FLAGS_DEFAULT, GCFS_ENGINE_AUTO);
+	size_t plen = 300 * GCFS_BLOCK_PLAIN + 5, cl, done = 9;
+	uint8_t *p, *c = random_file(k, plen, &p, &cl), one[1];
+	mem_io m = {c, cl, 0};
+	gcfs_io io = {&m, mem_pread};
+	sink_log sl = {.fail = 1};
+	gcfs_read_opts o = {.nthreads = 2, .sink = sink_copy, .sink_ctx = &sl};
+	char err[GCFS_ERRBUF] = "";
+	gcfs_file f;
+
+	assert_int_equal(gcfs_file_open_buf(c, cl, &f, err, sizeof(err)), 0);
+	assert_int_equal(gcfs_file_read_ex(k, &io, &f, NULL, plen, 0, &o, &done, NULL, err,
+	                                   sizeof(err)),
+	                 GCFS_ENOMEM);
+	assert_int_equal(done, 0);
+	assert_true(sl.calls >= 1 && sl.bytes == 0);
+	assert_int_equal(
+	    gcfs_file_read_ex(k, &io, &f, one, 1, 0, &o, &done, NULL, err, sizeof(err)),
+	    GCFS_EINVAL);
+	free(c);
+	free(p);
+	gcfs_keys_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +349,7 @@ int main(void)
 	    cmocka_unit_test(test_random_and_tampered_openssl),
 	    cmocka_unit_test(test_random_and_tampered_ipsecmb),
 	    cmocka_unit_test(test_buf_headers),
+	    cmocka_unit_test(test_sink_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
