@@ -19,6 +19,10 @@
 #define GCFS_HKDF_INFO_GCM "AES-GCM file content encryption"
 #define GCFS_HKDF_INFO_SIV "AES-SIV file content encryption"
 
+/* Private pages (not dumped; lock: mlock()ed); freed wiped. */
+void *gcfs_private_alloc(size_t len, int lock);
+void gcfs_private_free(void *p, size_t len, int lock);
+
 /* Everything secret lives in one mlock()ed, MADV_DONTDUMP page range. */
 struct gcfs_secrets {
 	uint8_t k_name[GCFS_KEY_LEN];

@@ -2,7 +2,6 @@
  * per-thread context pool of a gcfs_keys. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "crypto/internal.h"
@@ -33,29 +32,6 @@ GCFS_API const char *gcfs_engine_name(gcfs_engine e)
 	default:
 		return "auto";
 	}
-}
-
-/* Page-aligned anonymous memory, locked so keys never hit swap and excluded
- * from core dumps.  mlock may fail under RLIMIT_MEMLOCK; the keys still
- * work, they are just not pinned. */
-static void *secure_alloc(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)mlock(p, len);
-	(void)madvise(p, len, MADV_DONTDUMP);
-	return p;
-}
-
-static void secure_free(void *p, size_t len)
-{
-	if (!p)
-		return;
-	OPENSSL_cleanse(p, len);
-	(void)munlock(p, len);
-	munmap(p, len);
 }
 
 static void tctx_free(gcfs_tctx *t)
@@ -135,7 +111,7 @@ static int setup(gcfs_keys *k, const uint8_t master[GCFS_KEY_LEN], gcfs_engine e
 
 	k->sec_len = SEC_EXTRA_OFF + gcfs_aead_secret_len();
 	k->sec_len = (k->sec_len + (size_t)pg - 1) & ~((size_t)pg - 1);
-	k->sec = secure_alloc(k->sec_len);
+	k->sec = gcfs_private_alloc(k->sec_len, 1);
 	if (!k->sec)
 		return gcfs_seterr(err, errlen, GCFS_ENOMEM, "cannot map key memory");
 	rc = derive(k, master, err, errlen);
@@ -197,7 +173,7 @@ GCFS_API void gcfs_keys_free(gcfs_keys *k)
 	}
 	gcfs_aead_free(k->aead);
 	EVP_CIPHER_free(k->ecb);
-	secure_free(k->sec, k->sec_len);
+	gcfs_private_free(k->sec, k->sec_len, 1);
 	pthread_mutex_destroy(&k->lock);
 	gcfs_wipe(k, sizeof(*k));
 	free(k);

@@ -12,7 +12,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "crypto/internal.h"
 
@@ -137,25 +136,6 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int 
 	return GCFS_OK;
 }
 
-/* Sink mode's plaintext scratch: its own pages, kept out of core dumps. */
-static uint8_t *plain_alloc(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)madvise(p, len, MADV_DONTDUMP);
-	return p;
-}
-
-static void plain_free(uint8_t *p, size_t len)
-{
-	if (!p)
-		return;
-	gcfs_wipe(p, len);
-	munmap(p, len);
-}
-
 static void *worker(void *arg)
 {
 	job *j = arg;
@@ -168,7 +148,9 @@ static void *worker(void *arg)
 	gcfs_tctx *t = gcfs_tctx_get(j->k);
 	int tmp_used = 0;
 
-	j->plain = j->o->sink ? plain_alloc(plen) : NULL;
+	/* The sink's plaintext scratch: private pages, not dumped, wiped; not
+	 * locked (it would count against the program's RLIMIT_MEMLOCK). */
+	j->plain = j->o->sink ? gcfs_private_alloc(plen, 0) : NULL;
 	if ((!scratch && !j->o->cipher) || !t || (j->o->sink && !j->plain))
 		note_bad(j, j->first, GCFS_ENOMEM);
 	else
@@ -176,7 +158,7 @@ static void *worker(void *arg)
 	gcfs_tctx_put(j->k, t);
 	if (tmp_used) /* plaintext of a partial block passed through it */
 		gcfs_wipe(tmp, sizeof(tmp));
-	plain_free(j->plain, plen);
+	gcfs_private_free(j->plain, plen, 0);
 	j->plain = NULL;
 	free(scratch);
 	return NULL;

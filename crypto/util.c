@@ -5,6 +5,7 @@
  * strictness rules gocryptfs relies on (no padding, no stray bits). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -226,4 +227,30 @@ out:
 	EVP_KDF_CTX_free(kctx);
 	EVP_KDF_free(kdf);
 	return rc;
+}
+
+/* Page-aligned anonymous memory for secrets and plaintext, excluded from
+ * core dumps and, with lock, mlock()ed so it never hits swap.  mlock may
+ * fail under RLIMIT_MEMLOCK; the memory still works, it is just not
+ * pinned. */
+void *gcfs_private_alloc(size_t len, int lock)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (lock)
+		(void)mlock(p, len);
+	(void)madvise(p, len, MADV_DONTDUMP);
+	return p;
+}
+
+void gcfs_private_free(void *p, size_t len, int lock)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, len);
+	if (lock)
+		(void)munlock(p, len);
+	munmap(p, len);
 }
