@@ -237,31 +237,45 @@ def test_missing_ancestor_fds_and_rewind(shim, consumer):
                                      "3 3 .,..,b .,..,b"], r.stdout + r.stderr
 
 
-def test_mount_alias_in_relative_paths_and_link_targets(shim):
-    if shim.selfcheck:
-        pytest.skip("SKIP: selfcheck mode")
-    real = os.path.join(shim.tmp, "alias2-real")
-    link = os.path.join(shim.tmp, "alias2-link")
+def symlinked_dir(shim, tag):
+    """A real directory and a symlink to it, under the session tmp dir."""
+    real = os.path.join(shim.tmp, tag + "-real")
+    link = os.path.join(shim.tmp, tag + "-link")
     os.makedirs(real, exist_ok=True)
     if not os.path.islink(link):
         os.symlink(real, link)
+    return real, link
+
+
+def test_mount_alias_in_relative_paths_and_link_targets(shim, need_fuse):
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    _, link = symlinked_dir(shim, "alias2")
     mount = link + "/miss/m"
+    # an absolute symlink inside the tree that spells the mount by its alias
+    cdir = private_cipher(shim, "rv-aliaslink")
+    mnt = os.path.join(shim.tmp, "aliaslink-fuse")
+    os.makedirs(mnt, exist_ok=True)
+    r = run(["gocryptfs", "-q", "-passfile", shim.pwfile, cdir, mnt], shim.plain_env())
+    assert r.returncode == 0, r.stderr
+    try:
+        os.symlink(mount + "/one.bin", os.path.join(mnt, "abs_alias_link"))
+    finally:
+        run(["fusermount3", "-u", mnt], shim.plain_env())
     code = ("import os,sys\n"
             "os.chdir(sys.argv[2]); print(open('alias2-link/miss/m/one.bin','rb').read().hex())\n"
-            "print(os.path.isdir(sys.argv[2]+'/alias2-link/miss'), os.listdir(sys.argv[2]+'/alias2-link/miss'))\n")
-    r = run([PY, "-c", code, mount, shim.tmp], shim.shim_env(UNSEAL_MOUNT=mount))
+            "print(os.path.isdir(sys.argv[2]+'/alias2-link/miss'), os.listdir(sys.argv[2]+'/alias2-link/miss'))\n"
+            "print(open(sys.argv[1]+'/abs_alias_link','rb').read().hex())\n")
+    r = run([PY, "-c", code, mount, shim.tmp],
+            shim.shim_env(UNSEAL_MOUNT=mount, UNSEAL_CIPHER_DIR=cdir))
     one = open(os.path.join(shim.plain, "one.bin"), "rb").read().hex()
-    assert r.stdout.splitlines() == [one, "True ['m']"], r.stdout + r.stderr
+    assert r.stdout.splitlines() == [one, "True ['m']", one], r.stdout + r.stderr
 
 
 def test_mount_under_a_symlinked_directory(shim):
     if shim.selfcheck:
         pytest.skip("SKIP: selfcheck mode")
-    real = os.path.join(shim.tmp, "alias-real")
-    link = os.path.join(shim.tmp, "alias-link")
-    os.makedirs(real, exist_ok=True)
-    if not os.path.islink(link):
-        os.symlink(real, link)
+    real, link = symlinked_dir(shim, "alias")
     code = ("import os,sys\n"
             "m=sys.argv[1]\n"
             "print(os.path.realpath(m))\n"
