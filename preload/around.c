@@ -56,13 +56,18 @@ int shim_alias_subst(const char *in, char *out, size_t cap)
 
 /* ---- missing ancestors of the mount ---- */
 
-void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap)
+void shim_anc_next(const char *vpath, char *next, size_t ncap)
 {
 	size_t n = strlen(vpath);
 	const char *p = shim_cfg.mount + n + (n > 1), *e = strchr(p, '/');
-	struct stat st;
 
 	shim_fmt(next, ncap, "%.*s", (int)(e ? (size_t)(e - p) : strlen(p)), p);
+}
+
+void shim_anc_real(const char *vpath, char *real, size_t rcap)
+{
+	struct stat st;
+
 	shim_fmt(real, rcap, "%s", vpath);
 	for (;;) {
 		char *s = strrchr(real, '/');
@@ -94,7 +99,7 @@ ino_t shim_anc_ino(const char *vpath)
 /* Length of the virtual path of missing ancestor abs[0..n) of the mount,
  * also when spelled through the UNSEAL_MOUNT alias (their missing tails
  * are the same); 0 if it is not one. */
-static size_t anc_len(const char *abs, size_t n)
+size_t shim_anc_len(const char *abs, size_t n)
 {
 	size_t ml = shim_cfg.mount_len, al = shim_cfg.alias_len;
 
@@ -106,14 +111,14 @@ static size_t anc_len(const char *abs, size_t n)
 	return 0;
 }
 
-int shim_ancestor(const char *abs, struct shim_res *r)
+static int ancestor(const char *abs, struct shim_res *r)
 {
 	size_t n = strlen(abs), vn;
 	struct stat st;
 
 	while (n > 1 && abs[n - 1] == '/')
 		n--;
-	if (n == 1 || !(vn = anc_len(abs, n)))
+	if (n == 1 || !(vn = shim_anc_len(abs, n)))
 		return SHIM_PASS;
 	if (REAL(lstat)(abs, &st) == 0 || errno != ENOENT)
 		return SHIM_PASS;
@@ -131,4 +136,11 @@ int shim_ancestor(const char *abs, struct shim_res *r)
 	r->st.st_ino = shim_anc_ino(r->vpath);
 	r->st.st_nlink = 3;
 	return r->kind;
+}
+
+int shim_outside(const char *abs, char *work, size_t cap, struct shim_res *r)
+{
+	if (shim_alias_subst(abs, work, cap))
+		return SHIM_WALK;
+	return ancestor(abs, r);
 }

@@ -150,9 +150,7 @@ void shim_cwd_set_real(void)
 	}
 	/* Only an ancestor of the mount (or of its alias) can make a relative
 	 * path virtual. */
-	if (!strcmp(buf, "/") || (!strncmp(shim_cfg.mount, buf, n) && shim_cfg.mount[n] == '/') ||
-	    (shim_cfg.alias_len > n && !strncmp(shim_cfg.alias, buf, n) &&
-	     shim_cfg.alias[n] == '/'))
+	if (!strcmp(buf, "/") || shim_anc_len(buf, n))
 		cwd_publish(0, buf);
 	else
 		cwd_publish(0, NULL);

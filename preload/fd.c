@@ -128,8 +128,8 @@ static void install(int fd, struct shim_fd *e)
 	shim_fd_put(old);
 }
 
-int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, const char *cpath,
-                const struct stat *st)
+static int fd_add(int fd, int kind, int anc, struct shim_file *file, const char *vpath,
+                  const char *cpath, const struct stat *st)
 {
 	struct shim_fd *e;
 
@@ -141,6 +141,7 @@ int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, con
 		return -1;
 	e->refs = 1;
 	e->kind = kind;
+	e->anc = anc;
 	e->file = file;
 	if (st)
 		e->st = *st;
@@ -150,17 +151,15 @@ int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, con
 	return 0;
 }
 
+int shim_fd_add(int fd, int kind, struct shim_file *file, const char *vpath, const char *cpath,
+                const struct stat *st)
+{
+	return fd_add(fd, kind, 0, file, vpath, cpath, st);
+}
+
 int shim_fd_add_anc(int fd, const char *vpath, const char *cpath, const struct stat *st)
 {
-	struct shim_fd *e;
-
-	if (shim_fd_add(fd, SHIM_FD_DIR, NULL, vpath, cpath, st))
-		return -1;
-	e = shim_fd_get(fd);
-	if (e)
-		e->anc = 1;
-	shim_fd_put(e);
-	return 0;
+	return fd_add(fd, SHIM_FD_DIR, 1, NULL, vpath, cpath, st);
 }
 
 void shim_fd_drop(int fd)

@@ -238,8 +238,9 @@ int shim_file_reopen(struct shim_file *f, int flags)
 	struct stat st;
 	int fd;
 
-	/* Closed, replaced or taken over by the program: decrypt again. */
-	if (!shim_ifd_mine(f->memfd, &f->mid)) {
+	/* Taken over by the program (dup2): decrypt again.  A number closed
+	 * or reused behind our back shows below. */
+	if (!shim_ifd_marked(f->memfd, &f->mid)) {
 		errno = ESTALE;
 		return -1;
 	}
@@ -248,7 +249,12 @@ int shim_file_reopen(struct shim_file *f, int flags)
 	shim_fmt(p, sizeof(p), "/proc/self/fd/%d", f->memfd);
 	fd = REAL(open)(p, flags & keep);
 	if (fd < 0 && (errno == ENOENT || errno == EACCES)) {
-		shim_log(SHIM_LOG_WARN, "unseal: open: /proc unavailable, sharing one file offset");
+		if (!shim_ifd_mine(f->memfd, &f->mid)) {
+			errno = ESTALE; /* gone, not /proc */
+			return -1;
+		}
+		shim_log(SHIM_LOG_WARN,
+		         "unseal: open: /proc: unavailable, sharing one file offset");
 		fd = REAL(fcntl)(f->memfd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 	}
 	if (fd < 0)

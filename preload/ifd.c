@@ -145,6 +145,13 @@ int shim_ifd_is(int fd)
 	return 0;
 }
 
+int shim_ifd_marked(int fd, const shim_ifd_id *id)
+{
+	struct mark *m = mark_of(fd);
+
+	return m && mark_matches(m, id);
+}
+
 int shim_ifd_mine(int fd, const shim_ifd_id *id)
 {
 	struct mark *m = mark_of(fd);
@@ -172,7 +179,7 @@ void shim_ifd_lost(int fd)
 
 	if (m && !shim_foreign()) {
 		atomic_store(&m->ino, 0);
-		SHIM_DBG("unseal: fd %d: taken over by the program", fd);
+		SHIM_DBG("unseal: dup2: fd %d: now the program's (was the shim's)", fd);
 	}
 }
 
@@ -207,10 +214,17 @@ void shim_ifd_closefrom(int lo)
 {
 	int top = atomic_load(&ifd_top);
 
-	/* Up to our highest fd one by one around ours (no close_range
-	 * needed), then glibc's closefrom, with its own fallbacks, above. */
-	for (int fd = lo; fd <= top; fd++)
-		if (!shim_ifd_is(fd))
-			(void)REAL(close)(fd);
-	REAL(closefrom)(lo > top ? lo : top + 1);
+	if (lo > top) {
+		REAL(closefrom)(lo);
+		return;
+	}
+	/* Around ours up to our highest fd; where close_range is missing or
+	 * filtered, one by one (only up to our highest fd).  Above it glibc's
+	 * closefrom, with its own fallbacks. */
+	if (shim_ifd_close_range((unsigned)lo, (unsigned)top, 0) < 0 &&
+	    (errno == ENOSYS || errno == EPERM))
+		for (int fd = lo; fd <= top; fd++)
+			if (!shim_ifd_is(fd))
+				(void)REAL(close)(fd);
+	REAL(closefrom)(top + 1);
 }

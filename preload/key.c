@@ -401,8 +401,10 @@ static void core_guard(void)
 	if (getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur != 0) {
 		rl.rlim_cur = 0;
 		if (setrlimit(RLIMIT_CORE, &rl) == 0)
-			shim_log(SHIM_LOG_INFO, "unseal: key: core dumps off for this process "
-			                        "(UNSEAL_ALLOW_CORE=1 keeps them)");
+			shim_log(SHIM_LOG_INFO,
+			         "unseal: key: %s: core dumps off (RLIMIT_CORE 0; "
+			         "UNSEAL_ALLOW_CORE=1 keeps them)",
+			         shim_cfg.mount);
 	}
 }
 

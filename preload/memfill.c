@@ -43,7 +43,7 @@ ssize_t shim_cipher_pread(void *ctx, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
-int shim_memfd_new(void)
+static int memfd_new(void)
 {
 	/* One fixed name: the decrypted file name must not show up in
 	 * /proc/<pid>/maps or /proc/<pid>/fd. */
@@ -218,7 +218,7 @@ int shim_plain_memfd(const gcfs_keys *k, int cfd, const gcfs_file *gf, const cha
 		         verb, vpath, (unsigned long long)gf->plain_size);
 		return -EFBIG;
 	}
-	fc.mfd = shim_memfd_new();
+	fc.mfd = memfd_new();
 	if (fc.mfd < 0 || ftruncate(fc.mfd, (off_t)gf->plain_size) < 0) {
 		rc = -errno;
 		goto out;

@@ -6,10 +6,6 @@
 
 #include "preload/shim.h"
 
-/* memfd_create with a fixed name ("unseal"): a name must never carry a
- * decrypted file name into /proc/<pid>/maps or /proc/<pid>/fd. */
-int shim_memfd_new(void);
-
 /* Open r's cipher file read-only and check it is still the entry that was
  * resolved (st_dev/st_ino), so a rename between stat and open cannot swap
  * in another file.  *st gets the fstat of the opened fd (use its size).

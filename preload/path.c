@@ -276,9 +276,11 @@ restart:
 		if (shim_normalize(work, tmp, sizeof(tmp)))
 			goto toolong;
 		if (!shim_under_mount(tmp)) {
-			if (shim_alias_subst(tmp, work, PATH_MAX))
+			int k = shim_outside(tmp, work, PATH_MAX, r);
+
+			if (k == SHIM_WALK)
 				goto restart; /* the mount spelled through its alias */
-			if (shim_ancestor(tmp, r) == SHIM_VIRT)
+			if (k == SHIM_VIRT)
 				return SHIM_VIRT;
 			r->kind = SHIM_REAL;
 			shim_fmt(r->cpath, sizeof(r->cpath), "%s%s", tmp,
@@ -481,22 +483,24 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 			if (strlen(path) >= sizeof(work))
 				goto toolong;
 			strcpy(work, path);
-		} else if (shim_proc_fd_subst(path, work, sizeof(work)) ||
-		           shim_alias_subst(path, work, sizeof(work))) {
-			/* resolved below */
-		} else if (needs_norm(path)) {
+		} else if (!shim_proc_fd_subst(path, work, sizeof(work))) {
+			const char *abs = path;
 			char norm[PATH_MAX];
+			int k;
 
-			if (shim_normalize(path, work, sizeof(work)))
-				return SHIM_PASS;
-			if (shim_alias_subst(work, norm, sizeof(norm)))
-				strcpy(work, norm);
-			else if (!shim_under_mount(work))
-				return shim_ancestor(work, r);
-			if (path[strlen(path) - 1] == '/')
+			if (needs_norm(path)) {
+				if (shim_normalize(path, norm, sizeof(norm)))
+					return SHIM_PASS;
+				abs = norm;
+			}
+			if (shim_under_mount(abs))
+				shim_fmt(work, sizeof(work), "%s", abs);
+			else if ((k = shim_outside(abs, work, sizeof(work), r)) != SHIM_WALK)
+				return k;
+			/* normalising dropped a trailing '/' (must be a directory) */
+			if (abs == norm && path[strlen(path) - 1] == '/' &&
+			    strlen(work) + 1 < sizeof(work))
 				strcat(work, "/");
-		} else {
-			return shim_ancestor(path, r);
 		}
 	} else {
 		char base[PATH_MAX];
@@ -531,10 +535,13 @@ static int resolve(int dirfd, const char *path, int rflags, struct shim_res *r)
 		if (!virt_base) {
 			char norm[PATH_MAX];
 
+			int k;
+
 			if (shim_normalize(work, norm, sizeof(norm)))
 				return SHIM_PASS;
-			if (!shim_under_mount(norm) && !shim_alias_subst(norm, work, sizeof(work)))
-				return shim_ancestor(norm, r);
+			if (!shim_under_mount(norm) &&
+			    (k = shim_outside(norm, work, sizeof(work), r)) != SHIM_WALK)
+				return k;
 		}
 	}
 	return walk(work, rflags, r);

@@ -73,7 +73,8 @@ struct shim_cfg {
 extern struct shim_cfg shim_cfg;
 void shim_init(void); /* idempotent, thread-safe */
 
-enum { SHIM_PASS = 0, SHIM_VIRT = 1, SHIM_REAL = 2, SHIM_FAIL = 3 };
+/* SHIM_WALK: shim_outside() rewrote the path to one under the mount. */
+enum { SHIM_PASS = 0, SHIM_VIRT = 1, SHIM_REAL = 2, SHIM_FAIL = 3, SHIM_WALK = 4 };
 enum {
 	SHIM_R_NOFOLLOW = 1, /* do not follow a final symlink */
 	SHIM_R_EMPTY_OK = 2, /* "" names dirfd itself (AT_EMPTY_PATH) */
@@ -107,9 +108,13 @@ void shim_canonical_mount(const char *m, char *out, size_t cap);
 /* abs spelled through the UNSEAL_MOUNT alias: out = the same path under the
  * canonical mount; 1 if substituted. */
 int shim_alias_subst(const char *abs, char *out, size_t cap);
-/* abs is a missing ancestor of the mount (or of its alias): r describes it
- * (SHIM_VIRT, is_anc); else SHIM_PASS. */
-int shim_ancestor(const char *abs, struct shim_res *r);
+/* abs (absolute, normalised) is not under the mount as spelled: SHIM_WALK
+ * with work = the same path under the mount if it goes through the alias;
+ * SHIM_VIRT with r describing it (is_anc) if it is a missing ancestor of
+ * the mount or of its alias; else SHIM_PASS.  abs and work differ. */
+int shim_outside(const char *abs, char *work, size_t cap, struct shim_res *r);
+/* n > 0 if abs[0..n) is a strict ancestor of the mount or of its alias. */
+size_t shim_anc_len(const char *abs, size_t n);
 /* "/proc/self/fd/N[/rest]" (and /dev/fd, /proc/<pid>/fd) of a tracked fd:
  * out gets its virtual path + rest; 1 if substituted. */
 int shim_proc_fd_subst(const char *path, char *out, size_t cap);
@@ -117,7 +122,8 @@ int shim_proc_fd_subst(const char *path, char *out, size_t cap);
 /* A missing ancestor of the mount (/models of /models/qwen/m): the deepest
  * real directory above it, which chdir and opendir really use, and the one
  * entry it lists (the next component of the mount path). */
-void shim_anc_info(const char *vpath, char *real, size_t rcap, char *next, size_t ncap);
+void shim_anc_real(const char *vpath, char *real, size_t rcap);
+void shim_anc_next(const char *vpath, char *next, size_t ncap);
 /* The inode number an ancestor (or the mount root) shows. */
 ino_t shim_anc_ino(const char *vpath);
 
@@ -235,6 +241,8 @@ int shim_ifd_hide(int fd, shim_ifd_id *id);
 int shim_ifd_is(int fd);
 /* fd is still the owner's id: not closed, replaced or taken over. */
 int shim_ifd_mine(int fd, const shim_ifd_id *id);
+/* The same without the fstat: only not taken over by a wrapped dup2. */
+int shim_ifd_marked(int fd, const shim_ifd_id *id);
 /* Close fd if it is still the owner's id; otherwise leave it alone. */
 void shim_ifd_close(int fd, const shim_ifd_id *id);
 /* The program made fd its own (after a successful dup2/dup3 onto it). */

@@ -184,12 +184,12 @@ fail:
 }
 
 /* The cipher fd is still ours (the program may have dup2()ed over it; what
- * sits there now would fail authentication anyway, but say why). */
+ * sits there now fails authentication anyway, so this only says why). */
 static int cipher_ok(struct shim_stream *s)
 {
 	if (shim_ifd_mine(s->cfd, &s->cid))
 		return 1;
-	shim_log(SHIM_LOG_ERROR, "unseal: read: %s: cipher fd %d taken over by the program",
+	shim_log(SHIM_LOG_ERROR, "unseal: read: %s: cipher fd %d: taken over by the program",
 	         s->vpath, s->cfd);
 	return 0;
 }
@@ -205,10 +205,10 @@ static int decrypt(struct shim_stream *s, void *dst, size_t n, uint64_t off, int
 
 	if (!k)
 		return -EACCES;
-	if (!cipher_ok(s))
-		return -EIO;
 	rc = gcfs_file_read(k, &io, &s->gf, dst, n, off, threads, done, &bad, err, sizeof(err));
 	if (rc) {
+		if (!cipher_ok(s)) /* it said why */
+			return -EIO;
 		if (err[0])
 			shim_log(SHIM_LOG_ERROR, "unseal: read: %s: %s", s->vpath, err);
 		else

@@ -73,6 +73,14 @@ int shim_name_plain(const char *cdir, const uint8_t *iv, int in_root, const char
 	return 0;
 }
 
+static void add(struct vdir *v)
+{
+	pthread_mutex_lock(&v_lock);
+	HASH_ADD_PTR(vdirs, d, v);
+	nvdirs++;
+	pthread_mutex_unlock(&v_lock);
+}
+
 int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root)
 {
 	struct vdir *v = calloc(1, sizeof(*v));
@@ -90,30 +98,24 @@ int shim_vdir_register(DIR *d, const char *vpath, const char *cpath, int is_root
 	v->d = d;
 	v->is_root = is_root;
 	shim_fmt(v->cpath, sizeof(v->cpath), "%s", cpath);
-	pthread_mutex_lock(&v_lock);
-	HASH_ADD_PTR(vdirs, d, v);
-	nvdirs++;
-	pthread_mutex_unlock(&v_lock);
+	add(v);
 	return 0;
 }
 
 int shim_vdir_register_anc(DIR *d, const char *vpath)
 {
 	struct vdir *v = calloc(1, sizeof(*v));
-	char real[PATH_MAX], child[PATH_MAX];
+	char child[PATH_MAX];
 
 	if (!v)
 		return -1;
 	v->d = d;
 	v->anc = 1;
-	shim_anc_info(vpath, real, sizeof(real), v->anc_name, sizeof(v->anc_name));
+	shim_anc_next(vpath, v->anc_name, sizeof(v->anc_name));
 	shim_fmt(child, sizeof(child), "%s/%s", vpath, v->anc_name);
 	v->anc_ino = shim_anc_ino(vpath);
 	v->child_ino = shim_anc_ino(child);
-	pthread_mutex_lock(&v_lock);
-	HASH_ADD_PTR(vdirs, d, v);
-	nvdirs++;
-	pthread_mutex_unlock(&v_lock);
+	add(v);
 	return 0;
 }
 

@@ -16,11 +16,11 @@
  * is a real one on the deepest real directory above it. */
 static DIR *anc_opendir(const struct shim_res *r)
 {
-	char real[PATH_MAX], next[GCFS_NAME_MAX + 1];
+	char real[PATH_MAX];
 	struct stat st = r->st;
 	DIR *d;
 
-	shim_anc_info(r->vpath, real, sizeof(real), next, sizeof(next));
+	shim_anc_real(r->vpath, real, sizeof(real));
 	d = REAL(opendir)(real);
 	if (!d)
 		return NULL;

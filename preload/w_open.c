@@ -32,7 +32,7 @@ static int open_dir(const struct shim_res *r, int flags)
  * see the ancestor. */
 static int open_anc(const struct shim_res *r, int flags)
 {
-	char real[PATH_MAX], next[GCFS_NAME_MAX + 1];
+	char real[PATH_MAX];
 	struct stat st = r->st;
 	int fd;
 
@@ -40,7 +40,7 @@ static int open_anc(const struct shim_res *r, int flags)
 		errno = EISDIR;
 		return -1;
 	}
-	shim_anc_info(r->vpath, real, sizeof(real), next, sizeof(next));
+	shim_anc_real(r->vpath, real, sizeof(real));
 	fd = REAL(openat)(AT_FDCWD, real,
 	                  (flags & (O_CLOEXEC | O_PATH | O_NONBLOCK)) | O_RDONLY | O_DIRECTORY, 0);
 	if (fd >= 0 && shim_fd_add_anc(fd, r->vpath, r->cpath, &st)) {

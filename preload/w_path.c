@@ -237,14 +237,11 @@ SHIM_EXPORT int chdir(const char *p)
 			errno = ENOTDIR;
 			return -1;
 		}
-		if (r.is_anc) {
-			/* Never the cipher root: an exec'd child would take
-			 * that for the mount.  The deepest real directory
-			 * above is the honest real cwd. */
-			char next[GCFS_NAME_MAX + 1];
-
-			shim_anc_info(r.vpath, r.cpath, sizeof(r.cpath), next, sizeof(next));
-		}
+		/* Never the cipher root for an ancestor: an exec'd child would
+		 * take that for the mount.  The deepest real directory above
+		 * is the honest real cwd. */
+		if (r.is_anc)
+			shim_anc_real(r.vpath, r.cpath, sizeof(r.cpath));
 		rc = REAL(chdir)(r.cpath);
 		if (rc == 0 && !shim_foreign())
 			shim_cwd_set_virtual(r.vpath);

@@ -13,7 +13,8 @@ the kernel's semantics for a read-only mount, or the cipher dir on disk:
   5. missing ancestors of the mount list their one child, and chdir into
      one never leaves an exec'd child in the cipher dir,
   6. a mount path under a symlinked directory works by both spellings,
-  7. debug tracing covers fd-level calls, and keys turn core dumps off,
+  7. debug tracing covers fd-level calls; keys are mlocked and turn core
+     dumps off,
   8. a big file is decrypted on all cores (UNSEAL_THREADS, default: online
      CPUs), counted as the distinct threads that wrote its plaintext.
 """
@@ -304,6 +305,22 @@ def test_debug_traces_fd_level_calls(shim):
     traced = {ln.split(": ")[2] for ln in r.stderr.splitlines()
               if ln.startswith("unseal: trace: ") and path in ln}
     assert {"fstat", "pread64", "mmap", "close"} <= traced, r.stderr
+
+
+def test_keys_live_in_locked_memory(shim):
+    """The derived keys are mlock()ed once loaded (VmLck), and nothing is
+    locked by a process that never touched the mount."""
+    if shim.selfcheck:
+        pytest.skip("SKIP: selfcheck mode")
+    code = ("import sys\n"
+            "def lck():\n"
+            " return [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmLck')][0]\n"
+            "print(lck())\n"
+            "open(sys.argv[1],'rb').read()\n"
+            "print(lck())\n")
+    r = run([PY, "-c", code, os.path.join(shim.mount, "one.bin")], shim.shim_env())
+    before, after = (int(x) for x in r.stdout.split())
+    assert before == 0 and after >= 4, r.stdout + r.stderr
 
 
 def test_key_load_turns_core_dumps_off(shim):
