@@ -108,8 +108,8 @@ static int run_blocks(job *j, gcfs_tctx *t, uint8_t *scratch, uint8_t *tmp, int 
 			note_bad(j, b, GCFS_EIO);
 			return GCFS_EIO;
 		}
-		if (j->o->sink) { /* this run goes to the scratch, then the sink */
-			slice_range(j, b, cnt, &lo, &hi);
+		if (j->o->sink && slice_range(j, b, cnt, &lo, &hi)) {
+			/* this run goes to the scratch, then the sink */
 			out = j->plain;
 			out_off = lo;
 		}
@@ -212,13 +212,8 @@ static void wipe_written(const job *jobs, int n)
 		const job *j = &jobs[i];
 		uint64_t lo, hi;
 
-		if (j->reached <= j->first)
-			continue;
-		lo = j->first * GCFS_BLOCK_PLAIN;
-		hi = j->reached * GCFS_BLOCK_PLAIN;
-		lo = lo > j->off ? lo : j->off;
-		hi = hi < j->end ? hi : j->end;
-		if (hi > lo)
+		if (j->reached > j->first &&
+		    slice_range(j, j->first, j->reached - j->first, &lo, &hi))
 			gcfs_wipe(j->dst + (lo - j->off), (size_t)(hi - lo));
 	}
 }
