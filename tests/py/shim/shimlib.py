@@ -1,7 +1,11 @@
 """Helpers shared by the shim tests (a plain module, not conftest, so that
 test files can import it without clashing with other conftest.py files)."""
+import contextlib
 import difflib
 import os
+import subprocess
+
+import pytest
 
 
 class Result:
@@ -34,3 +38,19 @@ def snapshot(path):
     return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
             sorted(os.listxattr(path, follow_symlinks=False)),
             sorted(os.listdir(path)) if os.path.isdir(path) and not os.path.islink(path) else None)
+
+
+@contextlib.contextmanager
+def gocryptfs_mounted(shim, cdir, tag, *opts):
+    """cdir mounted by the real gocryptfs (FUSE, the fixture's password) for
+    the body of the with, unmounted afterwards; SKIP if it cannot mount."""
+    mnt = os.path.join(shim.tmp, tag + "-fuse")
+    os.makedirs(mnt, exist_ok=True)
+    r = subprocess.run(["gocryptfs", "-q", *opts, "-passfile", shim.pwfile, cdir, mnt],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode:
+        pytest.skip(f"SKIP: gocryptfs mount failed: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], capture_output=True, timeout=120)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 
 import pytest
+from shimlib import gocryptfs_mounted
 from testlib import cipher_name, private_cipher
 
 STREAM = {"UNSEAL_STREAM": "1"}
@@ -133,17 +134,13 @@ def sparse(shim):
         pytest.skip("SKIP: gocryptfs/FUSE unavailable to build a sparse cipher file")
     base = os.path.join(shim.tmp, "sparse")
     shutil.rmtree(base, ignore_errors=True)
-    cdir, mnt = os.path.join(base, "c"), os.path.join(base, "m")
+    cdir = os.path.join(base, "c")
     os.makedirs(cdir)
-    os.makedirs(mnt)
-    run = lambda *a: subprocess.run(a, capture_output=True, text=True, timeout=120)
-    r = run("gocryptfs", "-init", "-q", "-scryptn", "10", "-passfile", shim.pwfile, cdir)
+    r = subprocess.run(["gocryptfs", "-init", "-q", "-scryptn", "10", "-passfile", shim.pwfile,
+                        cdir], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    r = run("gocryptfs", "-q", "-passfile", shim.pwfile, cdir, mnt)
-    if r.returncode:
-        pytest.skip(f"SKIP: gocryptfs mount failed: {r.stderr.strip()}")
     head, mid = os.urandom(300000), os.urandom(1000)
-    try:
+    with gocryptfs_mounted(shim, cdir, "sparse") as mnt:
         with open(os.path.join(mnt, "sparse.bin"), "wb") as f:
             f.write(head)
             f.seek(MID_OFF)
@@ -152,8 +149,6 @@ def sparse(shim):
         with open(os.path.join(mnt, "huge.bin"), "wb") as f:
             f.write(head[:100])
             f.truncate(HUGE_SIZE)
-    finally:
-        run("fusermount3", "-u", mnt)
     env = shim.shim_env(UNSEAL_CIPHER_DIR=cdir, UNSEAL_MOUNT=shim.mount + "-sparse")
     return env, shim.mount + "-sparse", head, mid
 

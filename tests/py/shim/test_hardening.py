@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 from testlib import cipher_name, private_cipher
-from shimlib import snapshot
+from shimlib import gocryptfs_mounted, snapshot
 
 PY = "/usr/bin/python3"
 
@@ -113,14 +113,8 @@ def test_fifo_fd_is_read_only(shim, consumer, need_fuse):
     if shim.selfcheck:
         pytest.skip("SKIP: selfcheck mode")
     cdir = private_cipher(shim, "rv-fifo")
-    mnt = os.path.join(shim.tmp, "fifo-fuse")
-    os.makedirs(mnt, exist_ok=True)
-    r = run(["gocryptfs", "-q", "-passfile", shim.pwfile, cdir, mnt], shim.plain_env())
-    assert r.returncode == 0, r.stderr
-    try:
+    with gocryptfs_mounted(shim, cdir, "fifo") as mnt:
         os.mkfifo(os.path.join(mnt, "pipe"))  # named by the real gocryptfs
-    finally:
-        run(["fusermount3", "-u", mnt], shim.plain_env())
     fifos = [os.path.join(cdir, f) for f in os.listdir(cdir)
              if not os.path.isfile(os.path.join(cdir, f)) and not os.path.isdir(os.path.join(cdir, f))
              and not os.path.islink(os.path.join(cdir, f))]
@@ -232,7 +226,6 @@ def test_missing_ancestor_fds_and_rewind(shim, consumer):
     if shim.selfcheck:
         pytest.skip("SKIP: selfcheck mode")
     mount = shim.mount + "-ancfd/a/b/m"
-    top = os.path.dirname(os.path.dirname(mount))
     r = run([PY, "-c", ANC_DIR, mount, consumer("rv_rewind")], shim.shim_env(UNSEAL_MOUNT=mount))
     assert r.stdout.splitlines() == ["['b'] True", "['m']", f"{mount}/one.bin 0",
                                      "3 3 .,..,b .,..,b"], r.stdout + r.stderr
@@ -255,14 +248,8 @@ def test_mount_alias_in_relative_paths_and_link_targets(shim, need_fuse):
     mount = link + "/miss/m"
     # an absolute symlink inside the tree that spells the mount by its alias
     cdir = private_cipher(shim, "rv-aliaslink")
-    mnt = os.path.join(shim.tmp, "aliaslink-fuse")
-    os.makedirs(mnt, exist_ok=True)
-    r = run(["gocryptfs", "-q", "-passfile", shim.pwfile, cdir, mnt], shim.plain_env())
-    assert r.returncode == 0, r.stderr
-    try:
+    with gocryptfs_mounted(shim, cdir, "aliaslink") as mnt:
         os.symlink(mount + "/one.bin", os.path.join(mnt, "abs_alias_link"))
-    finally:
-        run(["fusermount3", "-u", mnt], shim.plain_env())
     code = ("import os,sys\n"
             "os.chdir(sys.argv[2]); print(open('alias2-link/miss/m/one.bin','rb').read().hex())\n"
             "print(os.path.isdir(sys.argv[2]+'/alias2-link/miss'), os.listdir(sys.argv[2]+'/alias2-link/miss'))\n"

@@ -3,12 +3,11 @@ the shim equals what a read-only gocryptfs FUSE mount of the same cipher
 dir reports (mode, link count, owner, mtime, ctime, plaintext size), so
 modes, times and link counts demonstrably come from the cipher entries and
 sizes are plaintext sizes.  Also os.scandir's cached d_type/stat."""
-import os
-import shutil
 import subprocess
 
 import pytest
 from conftest import fuse_usable
+from shimlib import gocryptfs_mounted
 
 CODE = r"""
 import os, sys
@@ -43,17 +42,9 @@ def fuse_view(shim):
     ok, why = fuse_usable()
     if not ok:
         pytest.skip(f"SKIP: no gocryptfs FUSE oracle: {why}")
-    mnt = os.path.join(shim.tmp, "meta-fuse")
-    os.makedirs(mnt, exist_ok=True)
-    r = subprocess.run(["gocryptfs", "-q", "-ro", "-passfile", shim.pwfile, shim.cipher, mnt],
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode:
-        pytest.skip(f"SKIP: gocryptfs -ro mount failed: {r.stderr.strip()}")
-    try:
+    with gocryptfs_mounted(shim, shim.cipher, "meta", "-ro") as mnt:
         ref = subprocess.run(["/usr/bin/python3", "-c", CODE, mnt], env=shim.plain_env(),
                              capture_output=True, text=True, timeout=300)
-    finally:
-        subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
     assert ref.returncode == 0, ref.stderr[-2000:]
     return ref.stdout
 
