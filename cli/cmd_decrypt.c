@@ -279,16 +279,7 @@ static int run(const char *cdir, const char *out, const cli_common *co, int forc
 	rc = cli_walk(k, cdir, &ops, &d);
 	cli_progress_end(d.prog);
 	gcfs_keys_free(k);
-	if (rc == 0 && cli_interrupted())
-		rc = -1; /* a signal after the last entry: still nothing committed */
-	if (rc == 0 && cli_commit_dir(tmp, out, force) < 0) {
-		cli_err(VERB, out, "cannot move the result into place: %s", strerror(errno));
-		rc = -1;
-	}
-	if (rc < 0)
-		cli_rm_rf(tmp);
-	if (rc < 0 && cli_interrupted())
-		cli_report_interrupt(VERB, out);
+	rc = cli_finish_tmp(VERB, tmp, out, force, rc);
 	free(tmp);
 	return rc < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

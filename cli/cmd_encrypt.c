@@ -449,16 +449,7 @@ static int run(const char *plain, const char *cdir, const cli_common *co, int sc
 	e.prog = cli_progress_new(VERB, plain, 0, co->quiet);
 	rc = build(&e, plain, tmp, json);
 	cli_progress_end(e.prog);
-	if (rc == 0 && cli_interrupted())
-		rc = -1; /* a signal after the last entry: still nothing committed */
-	if (rc == 0 && cli_commit_dir(tmp, cdir, 0) < 0) {
-		cli_err(VERB, cdir, "cannot move the result into place: %s", strerror(errno));
-		rc = -1;
-	}
-	if (rc < 0)
-		cli_rm_rf(tmp);
-	if (rc < 0 && cli_interrupted())
-		cli_report_interrupt(VERB, cdir);
+	rc = cli_finish_tmp(VERB, tmp, cdir, 0, rc);
 	free(tmp);
 out:
 	free(json);

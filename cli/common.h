@@ -63,6 +63,11 @@ int cli_interrupted(void);
 /* "unseal: <verb>: <out>: interrupted by SIGTERM; temporary output removed".
  * Messages about the interrupted file itself are left out by the verbs. */
 void cli_report_interrupt(const char *verb, const char *out);
+/* End of a verb that built its result in the temp dir `tmp`: with rc == 0
+ * and no signal seen, commit it to `out` (cli_commit_dir); otherwise, or if
+ * that fails (reported), remove tmp and report an interrupt.  Returns rc,
+ * or -1 if nothing was committed.  tmp itself is not freed. */
+int cli_finish_tmp(const char *verb, const char *tmp, const char *out, int replace, int rc);
 /* Sum of st_size of the regular files under path (no symlinks followed). */
 uint64_t cli_tree_bytes(const char *path, int cipher_sizes);
 

@@ -393,6 +393,21 @@ void cli_report_interrupt(const char *verb, const char *out)
 	cli_err(verb, out, "interrupted by %s; temporary output removed", name);
 }
 
+int cli_finish_tmp(const char *verb, const char *tmp, const char *out, int replace, int rc)
+{
+	if (rc == 0 && cli_interrupted())
+		rc = -1; /* a signal after the last entry: still nothing committed */
+	if (rc == 0 && cli_commit_dir(tmp, out, replace) < 0) {
+		cli_err(verb, out, "cannot move the result into place: %s", strerror(errno));
+		rc = -1;
+	}
+	if (rc < 0)
+		cli_rm_rf(tmp);
+	if (rc < 0 && cli_interrupted())
+		cli_report_interrupt(verb, out);
+	return rc;
+}
+
 static uint64_t tree_sum;
 static int tree_cipher;
 
