@@ -162,21 +162,9 @@ static int report(const attest_opts *o, const kbs_result *r, double secs)
 		        "protocol: %s\ntee: %s\nlength: %zu\nsha256: %s\ntime: %.3f s\n"
 		        "handshake: %d auth, %d attest\n",
 		        r->proto, r->tee, r->secret_len, hex, secs, r->auth_calls, r->attest_calls);
-	if (o->reveal) {
-		size_t off = 0;
-
-		while (off < r->secret_len) {
-			ssize_t w = write(STDOUT_FILENO, r->secret + off, r->secret_len - off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				fprintf(stderr, "unseal: attest: stdout: %s\n",
-				        w < 0 ? strerror(errno) : "short write");
-				return 1;
-			}
-			off += (size_t)w;
-		}
+	if (o->reveal && cli_write_all(STDOUT_FILENO, r->secret, r->secret_len) < 0) {
+		cli_err("attest", "stdout", "%s", strerror(errno));
+		return 1;
 	}
 	return 0;
 }
