@@ -119,18 +119,19 @@ static int is_mismatch(const kbs_resp *r, const char *detail)
 	       (strstr(detail, MISMATCH) || (r->body && strstr(r->body, "/ProtocolVersion\"")));
 }
 
-/* Next version to try under "auto": the one the server names if we speak it
- * and have not tried it (a server naming a version we tried or do not know
- * ends the negotiation), the newest untried one if it names none.  Each
- * version at most once, so at most 4 /auth calls. */
-static kbs_proto next_version(unsigned *tried, const char *want)
+/* Next version to try under "auto" after the mismatch `detail` (whose
+ * requirement, from kbs_mismatch_want, is `want`): the one the server names
+ * if we speak it and have not tried it (a server naming a version we tried
+ * or do not know ends the negotiation), the newest untried one if it names
+ * none.  Each version at most once, so at most 4 /auth calls. */
+static kbs_proto next_version(unsigned *tried, const char *want, const char *detail)
 {
 	static const kbs_proto order[] = {KBS_PROTO_040, KBS_PROTO_020, KBS_PROTO_011,
 	                                  KBS_PROTO_010};
-	kbs_proto w = kbs_proto_parse(want + strspn(want, "<>=~^"));
+	kbs_proto w = kbs_mismatch_version(detail);
 
 	if (want[0])
-		return (int)w > 0 && !(*tried & (1u << w)) ? w : KBS_PROTO_AUTO;
+		return w != KBS_PROTO_AUTO && !(*tried & (1u << w)) ? w : KBS_PROTO_AUTO;
 	for (size_t i = 0; i < 4; i++)
 		if (!(*tried & (1u << order[i])))
 			return order[i];
@@ -211,7 +212,7 @@ static int do_auth(kbs_ctx *c, char **nonce, char *hash, size_t hcap)
 			kbs_mismatch_want(detail, want, sizeof(want));
 			if (fixed)
 				return mismatch_fixed(c, p, want, detail);
-			p = next_version(&tried, want);
+			p = next_version(&tried, want, detail);
 			if (p != KBS_PROTO_AUTO)
 				continue;
 			return kbs_fail(c->err, c->errlen, KBS_E_PROTOCOL, "auth",
