@@ -282,17 +282,18 @@ static int do_attest(kbs_ctx *c, const char *nonce, const char *hash)
 	if (r.status == 200) {
 		rc = attest_answer(c, &r);
 	} else {
-		const char *caveat = kbs_tee_caveat(&c->tee);
+		const char *caveat;
+		char why[256] = "";
 
 		kbs_detail(&r, detail, sizeof(detail));
 		rc = r.status == 401 || r.status == 403 ? KBS_E_REFUSED : KBS_E_PROTOCOL;
 		/* A refused TDREPORT is the expected outcome: say why. */
-		kbs_fail(c->err, c->errlen, rc, "attest", "%s: HTTP %ld%s%s%s%s%s",
+		caveat = rc == KBS_E_REFUSED ? kbs_tee_caveat(&c->tee) : NULL;
+		if (caveat)
+			snprintf(why, sizeof(why), " (%s)", caveat);
+		kbs_fail(c->err, c->errlen, rc, "attest", "%s: HTTP %ld%s%s%s",
 		         rc == KBS_E_REFUSED ? "attestation refused" : "unexpected answer",
-		         r.status, detail[0] ? ": " : "", detail,
-		         rc == KBS_E_REFUSED && caveat ? " (" : "",
-		         rc == KBS_E_REFUSED && caveat ? caveat : "",
-		         rc == KBS_E_REFUSED && caveat ? ")" : "");
+		         r.status, detail[0] ? ": " : "", detail, why);
 	}
 	kbs_resp_free(&r);
 	return rc;
