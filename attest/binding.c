@@ -78,27 +78,43 @@ fail:
 	return NULL;
 }
 
+static const EVP_MD *md_sm3(void)
+{
+	return EVP_get_digestbyname("SM3"); /* NULL where this OpenSSL lacks it */
+}
+
+/* The binding hashes spec 2 names, and their digests. */
+static const struct {
+	const char *name;
+	const EVP_MD *(*md)(void);
+} hashes[] = {
+    {"sha256", EVP_sha256},
+    {"sha384", EVP_sha384},
+    {"sha512", EVP_sha512},
+    {"sm3", md_sm3},
+};
+
+/* Index in hashes[] of name (any case), or -1. */
+static int hash_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(hashes) / sizeof(hashes[0]); i++)
+		if (!strcasecmp(name, hashes[i].name))
+			return (int)i;
+	return -1;
+}
+
 const char *kbs_hash_pick(const char *selected)
 {
-	static const char *const known[] = {"sha256", "sha384", "sha512", "sm3"};
+	int i = hash_find(selected);
 
-	for (size_t i = 0; selected && i < sizeof(known) / sizeof(known[0]); i++)
-		if (!strcasecmp(selected, known[i]))
-			return known[i];
-	return "sha384"; /* absent, "", or a name we do not know: the default */
+	return i < 0 ? "sha384" : hashes[i].name; /* absent, "" or unknown: the default */
 }
 
 static const EVP_MD *hash_md(const char *hash)
 {
-	if (!hash || !*hash || !strcasecmp(hash, "sha384"))
-		return EVP_sha384();
-	if (!strcasecmp(hash, "sha256"))
-		return EVP_sha256();
-	if (!strcasecmp(hash, "sha512"))
-		return EVP_sha512();
-	if (!strcasecmp(hash, "sm3"))
-		return EVP_get_digestbyname("SM3");
-	return NULL;
+	int i = hash_find(hash && *hash ? hash : "sha384");
+
+	return i < 0 ? NULL : hashes[i].md();
 }
 
 int kbs_binding_digest(kbs_proto p, const char *nonce, const cJSON *jwk, const char *additional,
