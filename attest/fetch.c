@@ -58,11 +58,18 @@ int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *bod
 
 	if (kbs_url_join(c->base, endpoint, url, sizeof(url)))
 		return kbs_fail(c->err, c->errlen, KBS_E_USAGE, step, "KBS URL too long");
-	if (c->deadline - kbs_now() < KBS_ATTEMPT_FLOOR_S)
-		return give_up(c, step, tries, cause);
 	for (;;) {
 		int t;
 
+		/* Keep KBS_ATTEMPT_FLOOR_S for the attempt; a retry's pause
+		 * is cut to what is left above it. */
+		left = c->deadline - kbs_now() - KBS_ATTEMPT_FLOOR_S;
+		if (left < 0)
+			return give_up(c, step, tries, cause);
+		if (tries) {
+			sleep_s(backoff < left ? backoff : left);
+			backoff = kbs_backoff_next(backoff);
+		}
 		tries++;
 		t = kbs_http_do(c->h, url, body, r, cause, sizeof(cause));
 		if (t == KBS_T_TOOBIG)
@@ -77,12 +84,6 @@ int kbs_send(kbs_ctx *c, const char *step, const char *endpoint, const char *bod
 			         detail[0] ? ": " : "", detail);
 			kbs_resp_free(r);
 		}
-		/* Pause, but keep KBS_ATTEMPT_FLOOR_S for the next attempt. */
-		left = c->deadline - kbs_now() - KBS_ATTEMPT_FLOOR_S;
-		if (left <= 0)
-			return give_up(c, step, tries, cause);
-		sleep_s(backoff < left ? backoff : left);
-		backoff = kbs_backoff_next(backoff);
 	}
 }
 
