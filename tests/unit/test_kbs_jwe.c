@@ -1,4 +1,4 @@
-/* KBS resource JWE decoding: both layouts built here with OpenSSL, and the
+/* KBS resource JWE decoding: both layouts built with OpenSSL (test_kbs_util.h), and the
  * tampered variants that must all fail with the one generic error. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,19 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include <openssl/rand.h>
-#include <openssl/rsa.h>
-#include "attest/kbs_int.h"
-#include "crypto/gcfs.h"
-
-typedef struct jopt {
-	int legacy;        /* raw-JSON protected, tag appended, empty AAD */
-	const char *alg;   /* header alg; also the wrapping padding */
-	const char *enc;   /* header enc */
-	EVP_PKEY *wrap_to; /* key the CEK is wrapped to */
-	size_t cek_len, iv_len;
-	int flip_ct, flip_tag, alter_prot, drop_tag_member, add_aad, std_b64_prot;
-} jopt;
+#include "tests/unit/test_kbs_util.h"
 
 static EVP_PKEY *key, *other;
 
@@ -39,118 +27,15 @@ static int teardown(void **s)
 	return 0;
 }
 
-static char *b64u(const uint8_t *p, size_t n)
-{
-	char *o = malloc(n * 4 / 3 + 8);
-
-	assert_true(n == 0 || gcfs_b64url_enc(p, n, o, n * 4 / 3 + 8) > 0);
-	if (n == 0)
-		o[0] = 0;
-	return o;
-}
-
-static size_t wrap(const jopt *o, const uint8_t *cek, uint8_t *ek)
-{
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, o->wrap_to, NULL);
-	int oaep = !strcmp(o->alg, "RSA-OAEP-256");
-	size_t n = 512;
-
-	assert_true(EVP_PKEY_encrypt_init(c) > 0);
-	assert_true(
-	    EVP_PKEY_CTX_set_rsa_padding(c, oaep ? RSA_PKCS1_OAEP_PADDING : RSA_PKCS1_PADDING) > 0);
-	if (oaep) {
-		assert_true(EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) > 0);
-		assert_true(EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0);
-	}
-	assert_true(EVP_PKEY_encrypt(c, ek, &n, cek, o->cek_len) > 0);
-	EVP_PKEY_CTX_free(c);
-	return n;
-}
-
-static size_t gcm(const uint8_t *cek, const uint8_t *iv, size_t ivl, const char *aad,
-                  const uint8_t *pt, size_t n, uint8_t *ct, uint8_t tag[16])
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l = 0, l2 = 0;
-
-	assert_int_equal(EVP_EncryptInit_ex2(c, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
-	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, (int)ivl, NULL), 1);
-	assert_int_equal(EVP_EncryptInit_ex2(c, NULL, cek, iv, NULL), 1);
-	if (aad[0])
-		assert_int_equal(
-		    EVP_EncryptUpdate(c, NULL, &l, (const uint8_t *)aad, (int)strlen(aad)), 1);
-	assert_int_equal(EVP_EncryptUpdate(c, ct, &l, pt, (int)n), 1);
-	assert_int_equal(EVP_EncryptFinal_ex(c, ct + l, &l2), 1);
-	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
-	EVP_CIPHER_CTX_free(c);
-	return (size_t)(l + l2);
-}
-
-static char *build(const jopt *o, const uint8_t *pt, size_t n)
-{
-	uint8_t cek[32], iv[16], ek[512], tag[16], *ct = malloc(n + 16);
-	char hdr[128], *prot, *s;
-	size_t ekl, ctl;
-	cJSON *j = cJSON_CreateObject();
-
-	RAND_bytes(cek, sizeof(cek));
-	RAND_bytes(iv, sizeof(iv));
-	snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\",\"enc\":\"%s\"}", o->alg, o->enc);
-	prot = o->legacy ? strdup(hdr) : b64u((const uint8_t *)hdr, strlen(hdr));
-	ekl = wrap(o, cek, ek);
-	ctl = gcm(cek, iv, o->iv_len, o->legacy ? "" : prot, pt, n, ct, tag);
-	if (o->flip_ct && ctl)
-		ct[ctl / 2] ^= 0x01;
-	if (o->flip_tag)
-		tag[3] ^= 0x80;
-	if (o->legacy) {
-		memcpy(ct + ctl, tag, 16);
-		ctl += 16;
-	}
-	if (o->alter_prot) {
-		/* Same header semantics, different bytes: AAD no longer matches. */
-		free(prot);
-		snprintf(hdr, sizeof(hdr), "{\"alg\":\"%s\", \"enc\":\"%s\"}", o->alg, o->enc);
-		prot = o->legacy ? strdup(hdr) : b64u((const uint8_t *)hdr, strlen(hdr));
-	}
-	if (o->std_b64_prot)
-		strcat(prot, "=");
-	cJSON_AddStringToObject(j, "protected", prot);
-	cJSON_AddItemToObject(j, "encrypted_key", cJSON_CreateString(s = b64u(ek, ekl)));
-	free(s);
-	cJSON_AddItemToObject(j, "iv", cJSON_CreateString(s = b64u(iv, o->iv_len)));
-	free(s);
-	cJSON_AddItemToObject(j, "ciphertext", cJSON_CreateString(s = b64u(ct, ctl)));
-	free(s);
-	if (!o->drop_tag_member) {
-		cJSON_AddItemToObject(j, "tag",
-		                      cJSON_CreateString(s = b64u(tag, o->legacy ? 0 : 16)));
-		free(s);
-	}
-	if (o->add_aad)
-		cJSON_AddStringToObject(j, "aad", "eA");
-	s = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	free(prot);
-	free(ct);
-	return s;
-}
-
 static jopt base(int legacy)
 {
-	jopt o = {.legacy = legacy,
-	          .alg = legacy ? "RSA1_5" : "RSA-OAEP-256",
-	          .enc = "A256GCM",
-	          .wrap_to = key,
-	          .cek_len = 32,
-	          .iv_len = 12};
-	return o;
+	return jwe_opts(legacy, key);
 }
 
 static int try(const jopt *o, const char *want_alg, const uint8_t *pt, size_t n, uint8_t **out,
                size_t *outlen)
 {
-	char *j = build(o, pt, n), cause[128];
+	char *j = jwe_build(o, pt, n), cause[128];
 	int rc = kbs_jwe_decrypt(key, want_alg, j, strlen(j), out, outlen, cause, sizeof(cause));
 
 	free(j);

@@ -24,10 +24,7 @@
 #include <cmocka.h>
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
-#include <openssl/rand.h>
-#include <openssl/rsa.h>
-#include "attest/kbs_int.h"
-#include "crypto/gcfs.h"
+#include "tests/unit/test_kbs_util.h"
 
 struct fake_report_req {
 	uint8_t reportdata[64];
@@ -69,15 +66,6 @@ static EVP_PKEY *tee_key; /* from the /attest tee-pubkey */
 static int lfd = -1, port;
 static pthread_t srv;
 
-static char *b64u(const uint8_t *p, size_t n)
-{
-	char *o = calloc(1, n * 4 / 3 + 8);
-
-	if (n)
-		gcfs_b64url_enc(p, n, o, n * 4 / 3 + 8);
-	return o;
-}
-
 static EVP_PKEY *rsa_from_jwk(const cJSON *jwk)
 {
 	const char *n = cJSON_GetObjectItemCaseSensitive(jwk, "n")->valuestring;
@@ -106,36 +94,9 @@ static EVP_PKEY *rsa_from_jwk(const cJSON *jwk)
 /* Legacy (0.1.x) JWE of pt to tee_key: RSA1_5, tag appended, empty AAD. */
 static char *legacy_jwe(const char *pt)
 {
-	uint8_t cek[32], iv[12], ek[512], ct[256 + 16];
-	size_t ekl = sizeof(ek), n = strlen(pt);
-	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, tee_key, NULL);
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l = 0, l2 = 0;
-	char *e, *i, *t, *out = malloc(4096);
+	jopt o = jwe_opts(1, tee_key);
 
-	RAND_bytes(cek, 32);
-	RAND_bytes(iv, 12);
-	if (EVP_PKEY_encrypt_init(pc) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) <= 0 ||
-	    EVP_PKEY_encrypt(pc, ek, &ekl, cek, 32) <= 0)
-		abort();
-	EVP_EncryptInit_ex2(c, EVP_aes_256_gcm(), cek, iv, NULL);
-	EVP_EncryptUpdate(c, ct, &l, (const uint8_t *)pt, (int)n);
-	EVP_EncryptFinal_ex(c, ct + l, &l2);
-	EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, ct + n);
-	e = b64u(ek, ekl);
-	i = b64u(iv, 12);
-	t = b64u(ct, n + 16);
-	snprintf(out, 4096,
-	         "{\"protected\":\"{\\\"alg\\\":\\\"RSA1_5\\\",\\\"enc\\\":\\\"A256GCM\\\"}\","
-	         "\"encrypted_key\":\"%s\",\"iv\":\"%s\",\"ciphertext\":\"%s\",\"tag\":\"\"}",
-	         e, i, t);
-	free(e);
-	free(i);
-	free(t);
-	EVP_CIPHER_CTX_free(c);
-	EVP_PKEY_CTX_free(pc);
-	return out;
+	return jwe_build(&o, (const uint8_t *)pt, strlen(pt));
 }
 
 static void reply(int fd, int status, const char *body)
