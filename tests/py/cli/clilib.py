@@ -41,6 +41,13 @@ def unseal(*args, **kw):
     return run([UNSEAL, *args], **kw)
 
 
+def write_pw(tmp_path, pw="correct horse battery staple"):
+    """A passfile tmp_path/pw holding pw plus a newline; returns its path."""
+    p = tmp_path / "pw"
+    p.write_text(pw + "\n")
+    return str(p)
+
+
 # What `unseal` prints when UNSEAL_CRYPTO=ipsec-mb cannot be served here
 # (crypto/keys.c): "unseal: <verb>: keys: engine ipsec-mb: CPU lacks ...".
 IPSEC_UNUSABLE = "keys: engine ipsec-mb: CPU lacks AES-NI/PCLMULQDQ"

@@ -9,12 +9,6 @@ import pytest
 import clilib as L
 
 
-def write_pw(tmp_path, pw="correct horse battery staple"):
-    p = tmp_path / "pw"
-    p.write_text(pw + "\n")
-    return str(p)
-
-
 def mount_and_compare(cipher, plain, args):
     m = L.Mount(cipher, ["-ro", *args])
     try:
@@ -43,7 +37,7 @@ def check_mtimes(plain, other):
 def test_unseal_encrypt_gocryptfs_reads(tmp_path, need_fuse, plaintextnames):
     plain = L.random_tree(str(tmp_path / "plain"))
     before = L.tree_hash(plain)
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     cipher = str(tmp_path / "cipher")
     extra = ["--plaintextnames"] if plaintextnames else []
     r = L.unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", pw, *extra, plain, cipher)
@@ -81,7 +75,7 @@ def test_unseal_encrypt_gocryptfs_reads(tmp_path, need_fuse, plaintextnames):
 
 def test_unseal_encrypt_with_masterkey(tmp_path, need_fuse):
     plain = L.random_tree(str(tmp_path / "plain"), seed=7)
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     key = "0123456789abcdef" * 4
     mk = tmp_path / "mk"
     mk.write_text("-".join(key[i:i + 8] for i in range(0, 64, 8)) + "\n")
@@ -105,7 +99,7 @@ def test_unseal_encrypt_sparse_stays_sparse(tmp_path, need_fuse):
         f.truncate(64 * 1024 * 1024)
         f.seek(32 * 1024 * 1024)
         f.write(b"middle")
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     cipher = str(tmp_path / "cipher")
     r = L.unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", pw, plain, cipher)
     assert r.returncode == 0, r.stderr
@@ -128,7 +122,7 @@ INIT_VARIANTS = {
 @pytest.mark.parametrize("variant", list(INIT_VARIANTS))
 def test_gocryptfs_writes_unseal_reads(tmp_path, need_fuse, variant):
     plain = L.random_tree(str(tmp_path / "plain"), seed=99)
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     cipher = str(tmp_path / "cipher")
     os.makedirs(cipher)
     r = L.run(["gocryptfs", "-init", "-q", "-scryptn", "10", "-passfile", pw,
@@ -154,7 +148,7 @@ def test_gocryptfs_writes_unseal_reads(tmp_path, need_fuse, variant):
 def test_gocryptfs_fsck_catches_nothing_unseal_misses(tmp_path, need_fuse):
     """Sanity: a block flip in an unseal-made tree is caught by both tools."""
     plain = L.random_tree(str(tmp_path / "plain"), seed=5)
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     cipher = str(tmp_path / "cipher")
     r = L.unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", pw, plain, cipher)
     assert r.returncode == 0, r.stderr
@@ -198,7 +192,7 @@ def test_default_conf_like_gocryptfs_init(tmp_path, plaintextnames):
     that `gocryptfs -init` writes by default (no FUSE needed for -init)."""
     if not shutil.which("gocryptfs"):
         pytest.skip("SKIP: gocryptfs binary not installed")
-    pw = write_pw(tmp_path)
+    pw = L.write_pw(tmp_path)
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "f").write_text("f\n")

@@ -17,12 +17,7 @@ import clilib as L
 BIG = 64 << 30
 BLOCKS = BIG // 4096
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-
-
-def write_pw(tmp_path):
-    p = tmp_path / "pw"
-    p.write_text("signal test\n")
-    return str(p)
+PW = "signal test"
 
 
 def interrupt(args, parent, sig):
@@ -56,8 +51,9 @@ def test_encrypt_interrupted(tmp_path, sig):
         f.truncate(BIG)
     (plain / "z.txt").write_text("z\n")
     cipher = str(tmp_path / "cipher")
+    pw = L.write_pw(tmp_path, PW)
     rc, out, err = interrupt(["encrypt", "--quiet", "--scryptn", "10", "--passfile",
-                              write_pw(tmp_path), str(plain), cipher], str(tmp_path), sig)
+                              pw, str(plain), cipher], str(tmp_path), sig)
     assert rc == 1, err
     assert err == f"unseal: encrypt: {cipher}: interrupted by {sig.name}; " \
                   "temporary output removed\n"
@@ -73,7 +69,7 @@ def hole_cipher(tmp_path_factory):
     plain.mkdir()
     (plain / "a.txt").write_text("a\n")
     (plain / "big").write_bytes(b"x")
-    pw = write_pw(d)
+    pw = L.write_pw(d, PW)
     cipher = str(d / "cipher")
     r = L.unseal("encrypt", "--quiet", "--scryptn", "10", "--passfile", pw, str(plain), cipher)
     assert r.returncode == 0, r.stderr
