@@ -149,7 +149,9 @@ int cli_write_all(int fd, const void *buf, size_t len)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
+		if (w == 0)
+			errno = EIO; /* no progress: never spin on it */
+		if (w <= 0)
 			return -1;
 		p += w;
 		len -= (size_t)w;
@@ -166,7 +168,9 @@ int cli_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0)
+		if (w == 0)
+			errno = EIO; /* no progress: never spin on it */
+		if (w <= 0)
 			return -1;
 		p += w;
 		off += w;
